@@ -1,0 +1,5 @@
+"""``python -m themis`` runs the command line."""
+
+from themis.cli import main
+
+main()

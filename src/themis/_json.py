@@ -1,0 +1,42 @@
+"""JSON encoding shared by the SDK and the server.
+
+orjson is fast but reads integers beyond 64 bits as floats and refuses to write them.
+Documents must round-trip exactly, so those rare payloads go through the standard
+library instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+# Nineteen digits in a row may exceed the 64-bit range orjson handles exactly.
+_LONG_DIGITS = re.compile(rb"\d{19,}")
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON text, keeping integers of any size exact.
+
+    Raises:
+        ValueError: the text is not valid JSON.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_DIGITS.search(raw):
+        return json.loads(raw, parse_constant=_reject_constant)
+    return orjson.loads(raw)
+
+
+def dumps(value: Any) -> bytes:
+    """Encode a value as compact UTF-8 JSON, keeping integers of any size exact."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        return text.encode()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"expected a JSON number, received {name!r}")

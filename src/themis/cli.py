@@ -1,0 +1,77 @@
+"""The ``themis`` command line: run nodes, check health, walk through a demo."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+try:
+    import typer
+    from rich.console import Console
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise SystemExit(
+        "the themis command needs the server extra: pip install 'themis[server]'"
+    ) from exc
+
+from themis.server.node import DEFAULT_PORT, HttpServer, NodeConfig, serve
+
+app = typer.Typer(
+    help="ThemisDB-compatible nodes and the themis SDK from the command line.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_PORT,
+    data: Annotated[Path, typer.Option(help="Data directory.")] = Path("themis-data"),
+    shard_id: Annotated[
+        str | None, typer.Option(help="This node's shard id in the topology.")
+    ] = None,
+    topology: Annotated[
+        Path | None, typer.Option(help="Topology JSON file served to clients.")
+    ] = None,
+    server: Annotated[
+        HttpServer, typer.Option(help="ASGI server to run on.")
+    ] = HttpServer.GRANIAN,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Run one node in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(message)s")
+    config = NodeConfig(
+        host=host,
+        port=port,
+        data_dir=data,
+        shard_id=shard_id,
+        topology_file=topology,
+        server=server,
+    )
+    serve(config, ready=lambda: err_console.print(f"themis node on {config.url}"))
+
+
+@app.command("health")
+def health_command(
+    url: Annotated[
+        str, typer.Argument(help="Node URL.")
+    ] = f"http://127.0.0.1:{DEFAULT_PORT}",
+) -> None:
+    """Ask a node whether it is healthy; exits 1 when it is not."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        err_console.print(f"[red]unhealthy[/red] {url}: {exc}")
+        raise typer.Exit(1) from exc
+    console.print_json(response.text)
+
+
+def main() -> None:
+    """Entry point of the ``themis`` console script."""
+    app()

@@ -1,0 +1,1 @@
+"""The ThemisDB-compatible node."""

@@ -1,0 +1,42 @@
+"""Health, statistics and topology routes."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from themis._version import __version__
+from themis.server.http import json_response
+from themis.server.state import node_of
+
+
+async def health(request: Request) -> Response:
+    node = node_of(request)
+    return json_response(
+        {
+            "status": "healthy",
+            "version": __version__,
+            "database": "themis",
+            "uptime_seconds": node.uptime_seconds(),
+            "shard_id": node.shard_id,
+        }
+    )
+
+
+async def stats(request: Request) -> Response:
+    node = node_of(request)
+    server = {"uptime_seconds": node.uptime_seconds(), "shard_id": node.shard_id}
+    return json_response({"server": server, "storage": node.storage.stats()})
+
+
+async def topology(request: Request) -> Response:
+    return json_response(node_of(request).current_topology())
+
+
+routes = [
+    Route("/", health, methods=["GET", "HEAD"]),
+    Route("/health", health, methods=["GET", "HEAD"]),
+    Route("/stats", stats, methods=["GET"]),
+    Route("/_admin/cluster/topology", topology, methods=["GET"]),
+]

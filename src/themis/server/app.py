@@ -1,0 +1,41 @@
+"""The node's ASGI application."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from themis.server import admin, entities
+from themis.server.errors import ServerError
+from themis.server.http import (
+    DEFAULT_MAX_BODY_BYTES,
+    RequestLog,
+    http_error_handler,
+    server_error_handler,
+    unexpected_error_handler,
+)
+from themis.server.state import NodeState
+
+
+def create_app(
+    node: NodeState, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> Starlette:
+    """Build the HTTP application serving one node.
+
+    Args:
+        node: The running node's state; the caller owns its lifetime.
+        max_body_bytes: Largest request body accepted (larger ones get 413).
+    """
+    app = Starlette(
+        routes=[*admin.routes, *entities.routes],
+        middleware=[Middleware(RequestLog)],
+        exception_handlers={
+            ServerError: server_error_handler,
+            HTTPException: http_error_handler,
+            Exception: unexpected_error_handler,
+        },
+    )
+    app.state.node = node
+    app.state.max_body_bytes = max_body_bytes
+    return app
