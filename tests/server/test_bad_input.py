@@ -169,21 +169,31 @@ json_values = st.recursive(
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 documents = st.dictionaries(st.text(max_size=10), json_values, max_size=6)
 pks = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\%."),
+    alphabet=st.characters(
+        blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\%."
+    ),
     min_size=1,
     max_size=40,
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(pk=pks, document=documents)
-def test_documents_roundtrip_exactly(http: httpx.Client, pk: str, document: dict[str, object]) -> None:
+def test_documents_roundtrip_exactly(
+    http: httpx.Client, pk: str, document: dict[str, object]
+) -> None:
     key = f"props:{pk}"
     path = "/entities/" + quote(key, safe=":")
     blob = _json.dumps(document).decode()

@@ -99,8 +99,7 @@ def test_batch_put_keeps_good_items_and_reports_bad_ones(http: httpx.Client) -> 
             "users:x": "expected 'blob' of 'users:x' to hold a JSON object, "
             "received list",
             "nocolon": "Key must be in format 'table:pk', received 'nocolon'",
-            "#3": "expected item 3 to be an object with 'key' and 'blob', "
-            "received int",
+            "#3": "expected item 3 to be an object with 'key' and 'blob', received int",
         },
     }
     assert http.get(f"/entities/{good}").status_code == 200
@@ -113,7 +112,11 @@ def test_batch_delete_separates_missing_keys(http: httpx.Client) -> None:
 
     response = http.post("/batch/delete", json={"keys": [present, absent]})
 
-    assert response.json() == {"succeeded": [present], "missing": [absent], "failed": {}}
+    assert response.json() == {
+        "succeeded": [present],
+        "missing": [absent],
+        "failed": {},
+    }
     assert http.get(f"/entities/{present}").status_code == 404
 
 

@@ -21,7 +21,10 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
 
 def test_write_reports_which_keys_existed(storage: Storage) -> None:
     assert storage.write([Put("docs", b"a", b"1")]) == [False]
-    assert storage.write([Put("docs", b"a", b"2"), Delete("docs", b"b")]) == [True, False]
+    assert storage.write([Put("docs", b"a", b"2"), Delete("docs", b"b")]) == [
+        True,
+        False,
+    ]
     assert storage.get("docs", b"a") == b"2"
 
 
