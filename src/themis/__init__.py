@@ -1,5 +1,33 @@
-"""Python SDK for ThemisDB."""
+"""Python SDK for ThemisDB, a sharded multi-model database."""
 
+from themis._core.topology import Shard, Topology
 from themis._version import __version__
+from themis.client import ThemisClient, Transaction
+from themis.errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    QueryError,
+    ThemisError,
+    ThemisHTTPError,
+    TopologyError,
+)
+from themis.results import BatchGetResult, BatchWriteResult, QueryResult
 
-__all__ = ["__version__"]
+__all__ = [
+    "BadRequestError",
+    "BatchGetResult",
+    "BatchWriteResult",
+    "ConflictError",
+    "NotFoundError",
+    "QueryError",
+    "QueryResult",
+    "Shard",
+    "ThemisClient",
+    "ThemisError",
+    "ThemisHTTPError",
+    "Topology",
+    "TopologyError",
+    "Transaction",
+    "__version__",
+]

@@ -34,7 +34,8 @@ def serve_command(
         str | None, typer.Option(help="This node's shard id in the topology.")
     ] = None,
     topology: Annotated[
-        Path | None, typer.Option(help="Topology JSON file served to clients.")
+        str | None,
+        typer.Option(help="Topology JSON file, or etcd://host:port/key to follow."),
     ] = None,
     server: Annotated[
         HttpServer, typer.Option(help="ASGI server to run on.")
@@ -48,7 +49,7 @@ def serve_command(
         port=port,
         data_dir=data,
         shard_id=shard_id,
-        topology_file=topology,
+        topology=topology,
         server=server,
     )
     serve(config, ready=lambda: err_console.print(f"themis node on {config.url}"))
@@ -70,6 +71,63 @@ def health_command(
         err_console.print(f"[red]unhealthy[/red] {url}: {exc}")
         raise typer.Exit(1) from exc
     console.print_json(response.text)
+
+
+@app.command("demo")
+def demo_command(
+    data: Annotated[
+        Path | None, typer.Option(help="Data directory (default: a temporary one).")
+    ] = None,
+    port: Annotated[
+        int, typer.Option(help="Port for the demo node (0: any free).")
+    ] = 0,
+) -> None:
+    """Start a local node, load sample data and walk through the quickstart."""
+    from themis._demo import run_demo
+
+    run_demo(console, data_dir=data, port=port)
+
+
+cluster_app = typer.Typer(help="Run a local sharded cluster.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("up")
+def cluster_up(
+    shards: Annotated[int, typer.Option(min=1, max=64, help="Number of shards.")] = 3,
+    base_port: Annotated[
+        int, typer.Option(help="Port of the first shard; 0 picks free ports.")
+    ] = DEFAULT_PORT,
+    data: Annotated[Path, typer.Option(help="Data directory of the cluster.")] = Path(
+        "themis-cluster"
+    ),
+    etcd: Annotated[
+        str | None,
+        typer.Option(help="Publish the topology to etcd, e.g. etcd://127.0.0.1:2379."),
+    ] = None,
+) -> None:
+    """Start SHARDS nodes on 127.0.0.1 in the foreground; Ctrl-C stops them all."""
+    import signal
+    import threading
+
+    from rich.table import Table
+
+    from themis.server.launcher import LocalCluster
+
+    cluster = LocalCluster(data, shards=shards, base_port=base_port, etcd_url=etcd)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with cluster:
+        table = Table("shard", "endpoint", "data")
+        for node in cluster.nodes:
+            table.add_row(node.shard_id, node.url, str(node.data_dir))
+        console.print(table)
+        console.print_json(data=cluster.topology())
+        where = etcd or str(cluster.topology_path)
+        err_console.print(f"topology published to {where}; Ctrl-C stops the cluster")
+        stop.wait()
+    err_console.print("cluster stopped")
 
 
 def main() -> None:

@@ -6,7 +6,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from themis.server import admin, entities
+from themis.server import (
+    admin,
+    entities,
+    graph_routes,
+    index_routes,
+    internal_routes,
+    query_routes,
+    vector_routes,
+)
 from themis.server.errors import ServerError
 from themis.server.http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -28,7 +36,15 @@ def create_app(
         max_body_bytes: Largest request body accepted (larger ones get 413).
     """
     app = Starlette(
-        routes=[*admin.routes, *entities.routes],
+        routes=[
+            *admin.routes,
+            *entities.routes,
+            *query_routes.routes,
+            *index_routes.routes,
+            *internal_routes.routes,
+            *graph_routes.routes,
+            *vector_routes.routes,
+        ],
         middleware=[Middleware(RequestLog)],
         exception_handlers={
             ServerError: server_error_handler,

@@ -16,6 +16,7 @@ from types import TracebackType
 import httpx
 
 from themis.server.errors import Unavailable
+from themis.server.etcd import EtcdClient, EtcdLocation
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -41,7 +42,7 @@ class NodeProcess:
     data_dir: Path
     port: int = 0
     shard_id: str | None = None
-    topology_file: Path | None = None
+    topology: str | None = None
     extra_args: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
@@ -65,8 +66,8 @@ class NodeProcess:
         command += ["--port", str(self.port), "--data", str(self.data_dir)]
         if self.shard_id:
             command += ["--shard-id", self.shard_id]
-        if self.topology_file:
-            command += ["--topology", str(self.topology_file)]
+        if self.topology:
+            command += ["--topology", self.topology]
         command += ["--log-level", "WARNING", *self.extra_args]
         self.process = subprocess.Popen(command, env=os.environ.copy())
         self.wait_healthy(timeout)
@@ -132,9 +133,11 @@ class LocalCluster:
     root: Path
     shards: int
     base_port: int = 0
+    etcd_url: str | None = None
     nodes: list[NodeProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        source = self.etcd_url or str(self.topology_path)
         for index in range(self.shards):
             port = self.base_port + index if self.base_port else 0
             shard_id = f"shard-{index + 1}"
@@ -143,7 +146,7 @@ class LocalCluster:
                     self.root / shard_id,
                     port=port,
                     shard_id=shard_id,
-                    topology_file=self.topology_path,
+                    topology=source,
                 )
             )
 
@@ -163,12 +166,24 @@ class LocalCluster:
         return {"version": version, "shards": shards}
 
     def start(self) -> LocalCluster:
-        """Write the topology file and start every shard."""
+        """Publish the topology (file, and etcd when given) and start every shard."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.topology_path.write_text(json.dumps(self.topology()))
+        self.publish(self.topology())
         for node in self.nodes:
             node.start()
         return self
+
+    def publish(self, topology: dict[str, object]) -> None:
+        """Write a topology document to the file and, when configured, to etcd."""
+        payload = json.dumps(topology)
+        self.topology_path.write_text(payload)
+        if self.etcd_url is not None:
+            location = EtcdLocation.parse(self.etcd_url)
+            client = EtcdClient(location.base_url)
+            try:
+                client.put(location.key, payload.encode())
+            finally:
+                client.close()
 
     def stop(self) -> None:
         """Stop every shard."""

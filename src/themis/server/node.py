@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import secrets
 import signal
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 
 from themis import _json
 from themis.server.app import create_app
+from themis.server.cursors import CursorRegistry, TokenCodec
 from themis.server.documents import DocumentStore
-from themis.server.errors import ServerError
+from themis.server.graph import install_graph
 from themis.server.http import DEFAULT_MAX_BODY_BYTES
+from themis.server.indexes import IndexCatalog
 from themis.server.state import NodeState
 from themis.server.storage import Storage
+from themis.server.topology import EtcdTopology, is_etcd_url, load_topology_file
+from themis.server.vectors import install_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ class NodeConfig:
     port: int = DEFAULT_PORT
     data_dir: Path = Path("themis-data")
     shard_id: str | None = None
-    topology_file: Path | None = None
+    topology: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     durable: bool = True
     server: HttpServer = HttpServer.GRANIAN
@@ -53,49 +57,30 @@ class NodeConfig:
         return f"http://{self.host}:{self.port}"
 
 
-class ConfigError(ServerError):
-    """The node's configuration cannot be used."""
-
-
 def open_node(config: NodeConfig) -> NodeState:
     """Open the storage and identity of a node without serving it.
 
     Raises:
         ConfigError: the topology file is unreadable or malformed.
+        Unavailable: the topology lives in etcd and etcd does not answer.
     """
     storage = Storage(config.data_dir / "lmdb", durable=config.durable)
     shard_id = _shard_id(config.data_dir, config.shard_id)
-    topology = (
-        load_topology_file(config.topology_file) if config.topology_file else None
-    )
-    return NodeState(
+    topology = None
+    if config.topology and not is_etcd_url(config.topology):
+        topology = load_topology_file(Path(config.topology))
+    node = NodeState(
         storage=storage,
         documents=DocumentStore(storage),
+        catalog=IndexCatalog(storage),
+        cursors=CursorRegistry(TokenCodec(_node_secret(config.data_dir))),
         shard_id=shard_id,
         advertised_url=config.url,
         topology=topology,
     )
-
-
-def load_topology_file(path: Path) -> dict[str, Any]:
-    """Read and check a topology document ``{"version", "shards": [...]}``.
-
-    Raises:
-        ConfigError: the file is missing, not JSON, or not a topology.
-    """
-    try:
-        payload = _json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read topology file {str(path)!r}: {exc}") from exc
-    shards = payload.get("shards") if isinstance(payload, dict) else None
-    if not isinstance(shards, list) or not shards:
-        raise ConfigError(
-            f"expected topology file {str(path)!r} to hold an object with a "
-            f"non-empty 'shards' list, received {payload!r:.120}"
-        )
-    if not isinstance(payload.get("version", 1), int):
-        raise ConfigError(f"expected an integer 'version' in {str(path)!r}")
-    return dict(payload)
+    install_graph(node)
+    install_vectors(node)
+    return node
 
 
 def serve(config: NodeConfig, *, ready: Callable[[], None] | None = None) -> None:
@@ -106,9 +91,17 @@ def serve(config: NodeConfig, *, ready: Callable[[], None] | None = None) -> Non
         ready: Called once the node is about to accept requests.
     """
     node = open_node(config)
+    follower = None
+    if config.topology and is_etcd_url(config.topology):
+        follower = EtcdTopology(config.topology)
+        node.topology = follower.read()
+        follower.start(node)
     try:
         asyncio.run(_serve(node, config, ready))
     finally:
+        if follower is not None:
+            follower.stop()
+        node.cursors.close_all()
         node.storage.close()
 
 
@@ -161,3 +154,12 @@ def _shard_id(data_dir: Path, requested: str | None) -> str:
     if shard_id != stored:
         path.write_bytes(_json.dumps({"shard_id": shard_id}))
     return str(shard_id)
+
+
+def _node_secret(data_dir: Path) -> bytes:
+    """The key signing this node's cursor tokens; kept so tokens outlive restarts."""
+    path = data_dir / "cursor.key"
+    if not path.exists():
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()

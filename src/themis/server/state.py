@@ -6,10 +6,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 
+from themis.aql import Budget
+from themis.server.cursors import CursorRegistry
 from themis.server.documents import DocumentStore
-from themis.server.storage import Storage
+from themis.server.indexes import IndexCatalog
+from themis.server.query_source import EdgeReader, GraphReader, SnapshotSource
+from themis.server.storage import ReadView, Storage
 
 
 @dataclass
@@ -18,15 +23,45 @@ class NodeState:
 
     storage: Storage
     documents: DocumentStore
+    catalog: IndexCatalog
+    cursors: CursorRegistry
     shard_id: str
     advertised_url: str
     topology: dict[str, Any] | None = None
+    query_budget: Budget = field(default_factory=Budget)
+    cursor_budget: Budget = field(default_factory=lambda: Budget(max_seconds=3600.0))
+    edge_reader: EdgeReader | None = None
+    graph_reader: GraphReader | None = None
     started: float = field(default_factory=time.monotonic)
     extensions: dict[str, Any] = field(default_factory=dict)
+    _peer_http: httpx.Client | None = None
+
+    @property
+    def peer_http(self) -> httpx.Client:
+        """The pooled client this node calls other shards with."""
+        if self._peer_http is None:
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+            self._peer_http = httpx.Client(timeout=30.0, limits=limits)
+        return self._peer_http
 
     def uptime_seconds(self) -> int:
         """Whole seconds since the node started."""
         return int(time.monotonic() - self.started)
+
+    def query_source(self, view: ReadView, namespace: str) -> SnapshotSource:
+        """The AQL data source of a namespace, read through ``view``."""
+        return SnapshotSource(
+            view, namespace, self.catalog, self.edge_reader, self.graph_reader
+        )
+
+    def peers(self) -> list[tuple[str, str]]:
+        """(shard id, URL) of every shard in the topology, this node included."""
+        found = []
+        for shard in self.current_topology()["shards"]:
+            url = shard_url(shard)
+            shard_id = shard.get("id", url) if isinstance(shard, dict) else url
+            found.append((str(shard_id), url))
+        return found
 
     def current_topology(self) -> dict[str, Any]:
         """The cluster topology, or a one-shard topology of this node."""
@@ -40,3 +75,13 @@ def node_of(request: Request) -> NodeState:
     """The node serving a request."""
     node: NodeState = request.app.state.node
     return node
+
+
+def shard_url(shard: Any) -> str:
+    """The base URL of a topology shard entry, in any of its accepted shapes."""
+    if isinstance(shard, str):
+        return shard.rstrip("/")
+    for name in ("http_endpoint", "endpoint"):
+        if isinstance(shard.get(name), str):
+            return str(shard[name]).rstrip("/")
+    return str(shard["endpoints"][0]).rstrip("/")

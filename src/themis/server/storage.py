@@ -13,7 +13,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,17 @@ class Delete:
     key: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Compute:
+    """Operations decided inside the write transaction, from its current state.
+
+    Used where a decision must see exactly the data it changes: backfilling a new
+    index, checking a transaction for conflicts at commit.
+    """
+
+    derive: Callable[[ReadView], Sequence[Put | Delete]]
+
+
 Op = Put | Delete
 
 
@@ -58,6 +69,10 @@ class ReadView(Protocol):
 
     def scan(
         self, space: str, prefix: bytes = b"", *, start: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def scan_back(
+        self, space: str, prefix: bytes, *, end: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
 
@@ -72,6 +87,25 @@ class WriteHook(Protocol):
     def __call__(self, view: ReadView, op: Op, old: bytes | None) -> Sequence[Op]: ...
 
 
+class CommitListener(Protocol):
+    """Told about every write after it is durable, in commit order.
+
+    Listeners maintain in-memory structures (such as vector indexes) that must never
+    reflect a write that was rolled back. They run on the writer thread and must be
+    quick and must not raise.
+    """
+
+    def __call__(self, changes: Sequence[Change]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed operation with the value it replaced."""
+
+    op: Op
+    old: bytes | None
+
+
 class _TxnView:
     """A `ReadView` over an open LMDB transaction."""
 
@@ -82,6 +116,22 @@ class _TxnView:
     def get(self, space: str, key: bytes) -> bytes | None:
         value = self._txn.get(key, db=self._dbs[space])
         return None if value is None else bytes(value)
+
+    def scan_back(
+        self, space: str, prefix: bytes, *, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Keys under ``prefix`` from the last one (or the last below ``end``) down."""
+        cursor = self._txn.cursor(db=self._dbs[space])
+        upper = end if end is not None else prefix + b"\xff" * 8
+        positioned = cursor.set_range(upper)
+        moved = cursor.prev() if positioned else cursor.last()
+        while moved:
+            raw = bytes(cursor.key())
+            if not raw.startswith(prefix):
+                return
+            if end is None or raw < end:
+                yield raw, bytes(cursor.value())
+            moved = cursor.prev()
 
     def scan(
         self, space: str, prefix: bytes = b"", *, start: bytes | None = None
@@ -118,7 +168,7 @@ class Snapshot(_TxnView):
 
 @dataclass(slots=True)
 class _Batch:
-    ops: Sequence[Op]
+    ops: Sequence[Op | Compute]
     future: Future[list[bool]]
 
 
@@ -150,6 +200,7 @@ class Storage:
             ) from exc
         self._dbs = {name: self._env.open_db(name.encode()) for name in SPACES}
         self._hooks: list[WriteHook] = []
+        self._listeners: list[CommitListener] = []
         self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
         self._writer = threading.Thread(
             target=self._write_loop, name="themis-writer", daemon=True
@@ -162,6 +213,10 @@ class Storage:
         """Register a hook that derives operations from every later write."""
         self._hooks.append(hook)
 
+    def add_listener(self, listener: CommitListener) -> None:
+        """Register a listener told about every later durable write."""
+        self._listeners.append(listener)
+
     def snapshot(self) -> Snapshot:
         """Open a consistent read-only view of the whole store."""
         return Snapshot(self._env, self._dbs)
@@ -171,7 +226,7 @@ class Storage:
         with self.snapshot() as view:
             return view.get(space, key)
 
-    def submit(self, ops: Sequence[Op]) -> Future[list[bool]]:
+    def submit(self, ops: Sequence[Op | Compute]) -> Future[list[bool]]:
         """Queue an atomic batch; the future resolves once it is durable.
 
         The result holds, per operation, whether the key existed before it.
@@ -180,11 +235,11 @@ class Storage:
         self._queue.put(batch)
         return batch.future
 
-    def write(self, ops: Sequence[Op]) -> list[bool]:
+    def write(self, ops: Sequence[Op | Compute]) -> list[bool]:
         """Apply an atomic batch and wait until it is durable."""
         return self.submit(ops).result()
 
-    async def write_async(self, ops: Sequence[Op]) -> list[bool]:
+    async def write_async(self, ops: Sequence[Op | Compute]) -> list[bool]:
         """Apply an atomic batch from a coroutine without blocking the event loop."""
         return await asyncio.wrap_future(self.submit(ops))
 
@@ -234,10 +289,12 @@ class Storage:
 
     def _commit_group(self, group: list[_Batch]) -> None:
         outcomes: list[tuple[_Batch, list[bool] | BaseException]] = []
+        changes: list[Change] = []
         try:
             with self._env.begin(write=True) as txn:
                 for batch in group:
-                    outcomes.append((batch, self._apply_nested(txn, batch.ops)))
+                    outcome = self._apply_nested(txn, batch.ops, changes)
+                    outcomes.append((batch, outcome))
         except lmdb.Error as exc:
             logger.error("group commit of %d batches failed: %s", len(group), exc)
             error = StorageError(f"the storage engine failed to commit: {exc}")
@@ -245,35 +302,49 @@ class Storage:
         else:
             self.commits += 1
             self.batches += len(group)
+            self._notify(changes)
         for batch, outcome in outcomes:
             _resolve(batch.future, outcome)
 
     def _apply_nested(
-        self, txn: lmdb.Transaction, ops: Sequence[Op]
+        self, txn: lmdb.Transaction, ops: Sequence[Op | Compute], changes: list[Change]
     ) -> list[bool] | BaseException:
         child = self._env.begin(write=True, parent=txn)
+        mark = len(changes)
         try:
-            existed = self._apply(child, ops)
+            existed = self._apply(child, ops, changes)
         except ServerError as exc:
             child.abort()
+            del changes[mark:]
             return exc
         except Exception as exc:  # a hook bug must not kill the writer
             logger.exception("write hook failed")
             child.abort()
+            del changes[mark:]
             return StorageError(f"the write could not be applied: {exc}")
         child.commit()
         return existed
 
-    def _apply(self, txn: lmdb.Transaction, ops: Sequence[Op]) -> list[bool]:
+    def _apply(
+        self, txn: lmdb.Transaction, ops: Sequence[Op | Compute], changes: list[Change]
+    ) -> list[bool]:
         view = _TxnView(txn, self._dbs)
         existed = []
-        for op in ops:
+        for op in _expand(view, ops):
             old = view.get(op.space, op.key)
             existed.append(old is not None)
             self._apply_one(txn, op)
+            changes.append(Change(op, old))
             for derived in self._derive(view, op, old):
                 self._apply_one(txn, derived)
         return existed
+
+    def _notify(self, changes: Sequence[Change]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(changes)
+            except Exception:
+                logger.exception("commit listener failed")
 
     def _derive(self, view: ReadView, op: Op, old: bytes | None) -> Iterator[Op]:
         for hook in self._hooks:
@@ -285,6 +356,14 @@ class Storage:
             txn.put(op.key, op.value, db=db)
         else:
             txn.delete(op.key, db=db)
+
+
+def _expand(view: ReadView, ops: Sequence[Op | Compute]) -> Iterator[Op]:
+    for op in ops:
+        if isinstance(op, Compute):
+            yield from op.derive(view)
+        else:
+            yield op
 
 
 def _resolve(future: Future[list[bool]], outcome: list[bool] | BaseException) -> None:

@@ -1,0 +1,124 @@
+"""Batch get/put of 10,000 keys on a local 3-shard cluster, and single-get latency.
+
+Compares, in one run: the SDK's batch calls (one request per shard chunk, shards in
+parallel) against one request per key on 4 threads (the upstream SDK's approach)
+and against reading the same keys in-process straight from LMDB.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from benchmarks._common import best_of, percentiles, report
+from themis import ThemisClient
+from themis.server.keys import parse_key
+from themis.server.launcher import LocalCluster
+from themis.server.storage import Storage
+
+KEYS = 10_000
+
+
+def main() -> None:
+    """Run the benchmark and print the figures and ratios."""
+    docs = {
+        f"{i:06}": {"i": i, "name": f"user {i}", "tags": ["a", "b"]}
+        for i in range(KEYS)
+    }
+    with (
+        tempfile.TemporaryDirectory() as root,
+        LocalCluster(Path(root), shards=3) as cluster,
+    ):
+        with ThemisClient(endpoints=cluster.urls) as client:
+            _batches(client, docs)
+            _per_key(client, docs)
+            _single_get_latency(client, cluster.urls[0])
+        cluster.stop()
+        _in_process(Path(root), cluster, docs)
+
+
+def _batches(client: ThemisClient, docs: dict[str, dict[str, object]]) -> None:
+    put = best_of(3, lambda: client.batch_put("relational", "bench", docs))
+    get = best_of(3, lambda: client.batch_get("relational", "bench", list(docs)))
+    result = client.batch_get("relational", "bench", list(docs))
+    assert len(result.found) == KEYS, "batch_get lost keys"
+    _RESULTS["batch_put"] = put
+    _RESULTS["batch_get"] = get
+    report("themis batch_put 10k keys", KEYS / put, "keys/s")
+    report("themis batch_get 10k keys", KEYS / get, "keys/s")
+
+
+def _per_key(client: ThemisClient, docs: dict[str, dict[str, object]]) -> None:
+    uuids = list(docs)
+    with ThreadPoolExecutor(4) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda u: client.get("relational", "bench", u), uuids))
+        get = time.perf_counter() - started
+        started = time.perf_counter()
+        list(pool.map(lambda u: client.put("relational", "bench", u, docs[u]), uuids))
+        put = time.perf_counter() - started
+    report("per-key get, 4 threads", KEYS / get, "keys/s")
+    report("per-key put, 4 threads", KEYS / put, "keys/s")
+    report(
+        "ratio batch_get / per-key get", get / _RESULTS["batch_get"], "x", "goal >= 50"
+    )
+    report(
+        "ratio batch_put / per-key put", put / _RESULTS["batch_put"], "x", "goal >= 50"
+    )
+
+
+def _single_get_latency(client: ThemisClient, url: str) -> None:
+    client.put("relational", "bench", "latency", {"v": 1})
+    gets, healths = [], []
+    with httpx.Client() as bare:
+        for _ in range(2000):
+            started = time.perf_counter()
+            client.get("relational", "bench", "latency")
+            gets.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            bare.get(f"{url}/health")
+            healths.append(time.perf_counter() - started)
+    get_p50, get_p99 = percentiles(gets)
+    health_p50, health_p99 = percentiles(healths)
+    report("single get p50 / p99", get_p50, "ms", f"p99 {get_p99:.2f} ms")
+    report("bare GET /health p50 / p99", health_p50, "ms", f"p99 {health_p99:.2f} ms")
+    report("ratio get p50 / health p50", get_p50 / health_p50, "x")
+
+
+def _in_process(
+    root: Path, cluster: LocalCluster, docs: dict[str, dict[str, object]]
+) -> None:
+    stores = [Storage(node.data_dir / "lmdb", durable=False) for node in cluster.nodes]
+    keys = [parse_key(f"relational.default.bench:{u}").storage() for u in docs]
+    try:
+
+        def read_all() -> int:
+            found = 0
+            for store in stores:
+                with store.snapshot() as view:
+                    found += sum(view.get("docs", key) is not None for key in keys)
+            return found
+
+        elapsed = best_of(3, read_all)
+    finally:
+        for store in stores:
+            store.close()
+    # Each key lives on one shard, so the loop read len(stores) x KEYS lookups.
+    per_key_reads = elapsed / len(stores)
+    report("in-process LMDB reads of the same keys", KEYS / per_key_reads, "keys/s")
+    report(
+        "ratio batch_get / in-process reads",
+        per_key_reads / _RESULTS["batch_get"],
+        "x",
+        "goal >= 0.25",
+    )
+
+
+_RESULTS: dict[str, float] = {}
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Everything a client knows besides its HTTP connection, and its operations.
+
+Drivers (the sync and async clients) hold one :class:`Session`, ask it for an
+operation per public method, and run the operation's effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urljoin
+
+from themis import _keys
+from themis._core import batch, protocol, query
+from themis._core.effects import LOAD_TOPOLOGY, Call, Operation, Reply
+from themis._core.metadata import MetadataSource, fetch_topology
+from themis._core.retry import RetryPolicy
+from themis._core.topology import Topology, TopologyState, normalize_endpoint
+from themis.results import BatchGetResult, BatchWriteResult, QueryResult
+
+__all__ = ["Session"]
+
+DIRECTIONS = ("outbound", "inbound", "any")
+
+
+class Session:
+    """The sans-IO state of one client.
+
+    Args:
+        endpoints: Bootstrap base URLs.
+        namespace: The namespace of every key and query.
+        metadata_endpoint: Where the topology is read (see :class:`MetadataSource`).
+        topology_ttl: Seconds before the topology is read again.
+        retry: The retry policy.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        namespace: str,
+        metadata_endpoint: str,
+        topology_ttl: float,
+        retry: RetryPolicy,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("endpoints must name at least one http(s):// base URL")
+        self.bootstrap = [normalize_endpoint(url) for url in endpoints]
+        self.namespace = _keys.validate_part("namespace", namespace)
+        self.source = MetadataSource.parse(metadata_endpoint)
+        self.topology = TopologyState(self.bootstrap, topology_ttl)
+        self.retry = retry
+        self.batch_routes = batch.BatchRoutes()
+        self.batch_limits = batch.BatchLimits()
+
+    def url(self, call: Call, topology: Topology | None) -> str:
+        """Resolves where a call goes under the given topology."""
+        if call.endpoint is not None:
+            base = call.endpoint
+        elif topology is None:
+            raise ValueError(f"{call.method} {call.path} needs a topology to route")
+        elif call.shard_id is not None:
+            base = topology.shard(call.shard_id).endpoint
+        else:
+            assert call.route_key is not None
+            base = topology.owner(call.route_key).endpoint
+        return urljoin(base + "/", call.path.lstrip("/"))
+
+    def fetch_topology(self) -> Operation[Topology | None]:
+        """Reads the topology from the configured source."""
+        return fetch_topology(self.source, self.bootstrap)
+
+    def key(self, model: str, collection: str, uuid: str) -> str:
+        """Returns the wire key of an entity in this session's namespace."""
+        return _keys.wire_key(model, self.namespace, collection, uuid)
+
+    def health(self, endpoint: str | None) -> Operation[dict[str, Any]]:
+        """``GET /health`` on ``endpoint`` or the first bootstrap endpoint."""
+        return protocol.health(normalize_endpoint(endpoint or self.bootstrap[0]))
+
+    def batch_get(
+        self, model: str, collection: str, uuids: Iterable[str]
+    ) -> Operation[BatchGetResult]:
+        """Reads many entities of one collection."""
+        keys = {uuid: self.key(model, collection, uuid) for uuid in uuids}
+        return batch.batch_get(keys, self.batch_routes, self.batch_limits)
+
+    def batch_put(
+        self, model: str, collection: str, docs: Mapping[str, Mapping[str, Any]]
+    ) -> Operation[BatchWriteResult]:
+        """Writes many entities of one collection."""
+        blobs = {
+            uuid: (self.key(model, collection, uuid), protocol.encode_blob(doc))
+            for uuid, doc in docs.items()
+        }
+        return batch.batch_put(blobs, self.batch_routes, self.batch_limits)
+
+    def batch_delete(
+        self, model: str, collection: str, uuids: Iterable[str]
+    ) -> Operation[BatchWriteResult]:
+        """Deletes many entities of one collection."""
+        keys = {uuid: self.key(model, collection, uuid) for uuid in uuids}
+        return batch.batch_delete(keys, self.batch_routes, self.batch_limits)
+
+    def query(
+        self,
+        aql: str,
+        params: Mapping[str, Any] | None,
+        use_cursor: bool,
+        cursor: str | None,
+        batch_size: int | None,
+        scope: protocol.Scope | None = None,
+    ) -> Operation[QueryResult]:
+        """Runs an AQL query; see :func:`themis._core.query.query`."""
+        if not isinstance(aql, str) or not aql.strip():
+            raise ValueError(f"aql must be a non-empty query string, got {aql!r}")
+        use_cursor = use_cursor or cursor is not None
+
+        def make_call(shard_id: str | None, token: str | None) -> Call:
+            body = query.query_body(
+                aql, self.namespace, params, use_cursor, token, batch_size
+            )
+            if scope is not None and scope.endpoint is not None:
+                return Call(
+                    "POST",
+                    "/query/aql",
+                    body=body,
+                    endpoint=scope.endpoint,
+                    headers=scope.headers,
+                )
+            return Call("POST", "/query/aql", body=body, shard_id=shard_id)
+
+        if scope is not None:
+            return _single(make_call(None, cursor))
+        return query.query(aql, make_call, cursor, use_cursor)
+
+    def traverse(
+        self,
+        start: str,
+        max_depth: int,
+        edge_type: str | None,
+        direction: str,
+        min_depth: int,
+    ) -> Operation[list[str]]:
+        """Traverses the graph from ``start`` on the shard that owns it."""
+        _check_direction(direction)
+        if not 0 <= min_depth <= max_depth:
+            raise ValueError(
+                f"expected 0 <= min_depth <= max_depth, got {min_depth} and {max_depth}"
+            )
+        return protocol.traverse(start, max_depth, min_depth, direction, edge_type)
+
+    def shortest_path(
+        self,
+        start: str,
+        target: str,
+        direction: str,
+        edge_type: str | None,
+        weight_attribute: str | None,
+    ) -> Operation[dict[str, Any]]:
+        """Finds the shortest path from ``start`` to ``target``."""
+        _check_direction(direction)
+        body = {
+            "start": start,
+            "target": target,
+            "direction": direction,
+            "edge_type": edge_type,
+            "weight_attribute": weight_attribute,
+        }
+        return protocol.shortest_path(body)
+
+    def vector_search(
+        self,
+        embedding: Sequence[float],
+        top_k: int,
+        metadata_filter: Mapping[str, Any] | None,
+        collection: str | None,
+        use_cursor: bool,
+        cursor: str | None,
+    ) -> Operation[QueryResult]:
+        """Searches the nearest vectors on every shard."""
+        if top_k <= 0:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        use_cursor = use_cursor or cursor is not None
+        body: dict[str, Any] = {"vector": [float(x) for x in embedding], "k": top_k}
+        if metadata_filter is not None:
+            body["filter"] = dict(metadata_filter)
+        if collection is not None:
+            body["collection"] = collection
+        body["use_cursor"] = use_cursor
+        return query.vector_search(body, cursor, use_cursor, top_k)
+
+    def add_edge(
+        self,
+        from_id: str,
+        to_id: str,
+        edge_type: str | None,
+        weight: float | None,
+        collection: str,
+        attributes: Mapping[str, Any] | None,
+    ) -> Operation[str]:
+        """Creates an edge on the shard owning its ``_from`` vertex."""
+        body: dict[str, Any] = dict(attributes or {})
+        body.update({"_from": from_id, "_to": to_id, "collection": collection})
+        if edge_type is not None:
+            body["_type"] = edge_type
+        if weight is not None:
+            body["_weight"] = weight
+        return protocol.add_edge(body)
+
+    def begin(self, isolation: str) -> Operation[protocol.Scope]:
+        """Begins a transaction on the coordinator (the shard with the lowest id).
+
+        Returns:
+            The scope every call of the transaction uses.
+        """
+        topology: Topology = yield LOAD_TOPOLOGY
+        coordinator = min(topology.shards, key=lambda shard: shard.id)
+        tx_id = yield from protocol.begin_transaction(coordinator.endpoint, isolation)
+        headers = {protocol.TRANSACTION_HEADER: str(tx_id)}
+        return protocol.Scope(coordinator.endpoint, headers, tx_id)
+
+
+def _single(call: Call) -> Operation[QueryResult]:
+    reply: Reply = yield call
+    return query.page_from_payload(reply.object())
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")

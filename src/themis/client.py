@@ -1,0 +1,476 @@
+"""The synchronous client: a thin httpx driver around the sans-IO core."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import httpx
+
+from themis import _json
+from themis._core import protocol
+from themis._core.effects import (
+    FAILURES,
+    Call,
+    Effect,
+    Operation,
+    Outcome,
+    Parallel,
+    Reply,
+)
+from themis._core.retry import RetryPolicy
+from themis._core.session import Session
+from themis._core.topology import Topology
+from themis._core.vectors import vector_insert
+from themis.errors import ThemisError, http_error
+from themis.results import BatchGetResult, BatchWriteResult, QueryResult
+
+__all__ = ["ThemisClient", "Transaction"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_METADATA_ENDPOINT = "/_admin/cluster/topology"
+
+
+class ThemisClient:
+    """A client for a ThemisDB cluster.
+
+    Keys are routed to the shard that owns them; the topology is read lazily from
+    ``metadata_endpoint`` and refreshed after ``topology_ttl`` seconds or when a shard
+    stops answering.
+
+    Args:
+        endpoints: Bootstrap base URLs, e.g. ``["http://127.0.0.1:8765"]``.
+        namespace: The namespace of every key and query.
+        metadata_endpoint: A path served by the nodes, or a full URL of a plain JSON
+            document, an etcd v3/v2 key (``etcd://host:port/key``) or a Consul key.
+        timeout: The HTTP timeout in seconds.
+        max_retries: Retries of idempotent requests on 429, 5xx and connection errors.
+        max_workers: Most batch requests in flight (default: ``min(4, tasks)``).
+        transport: An httpx transport; with :class:`httpx.MockTransport` batches run
+            sequentially.
+        headers: Headers sent with every request.
+        token: A bearer token sent to the nodes (not to etcd or Consul).
+        topology_ttl: Seconds after which the topology is read again.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[str] | str,
+        namespace: str = "default",
+        metadata_endpoint: str = DEFAULT_METADATA_ENDPOINT,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        max_workers: int | None = None,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        token: str | None = None,
+        topology_ttl: float = 30.0,
+        _retry: RetryPolicy | None = None,
+        _sleep: Callable[[float], None] = time.sleep,
+        _clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        urls = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+        retry = _retry or RetryPolicy(max_retries=max_retries)
+        self._session = Session(urls, namespace, metadata_endpoint, topology_ttl, retry)
+        self._http = httpx.Client(transport=transport, timeout=timeout, headers=headers)
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self._max_workers = max_workers
+        self._sequential = isinstance(transport, httpx.MockTransport)
+        self._sleep = _sleep
+        self._clock = _clock
+        self._topology_lock = threading.Lock()
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of every key and query."""
+        return self._session.namespace
+
+    def __enter__(self) -> ThemisClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the HTTP connections."""
+        self._http.close()
+
+    def topology(self) -> Topology:
+        """Returns the topology in use, loading it if needed."""
+        return self._topology()
+
+    def health(self, endpoint: str | None = None) -> dict[str, Any]:
+        """Returns ``GET /health`` of ``endpoint`` (default: the first bootstrap)."""
+        return self._run(self._session.health(endpoint))
+
+    def put(
+        self, model: str, collection: str, uuid: str, doc: Mapping[str, Any]
+    ) -> bool:
+        """Writes (upserts) one entity.
+
+        Raises:
+            ValueError: A key part is empty or contains a reserved character.
+            ThemisHTTPError: The node rejected the write.
+        """
+        key = self._session.key(model, collection, uuid)
+        return self._run(protocol.put_entity(key, doc))
+
+    def get(self, model: str, collection: str, uuid: str) -> Any:
+        """Reads one entity; returns ``None`` when it does not exist."""
+        return self._run(
+            protocol.get_entity(self._session.key(model, collection, uuid))
+        )
+
+    def delete(self, model: str, collection: str, uuid: str) -> bool:
+        """Deletes one entity; returns ``False`` when it did not exist."""
+        key = self._session.key(model, collection, uuid)
+        return self._run(protocol.delete_entity(key))
+
+    def batch_get(
+        self, model: str, collection: str, uuids: Iterable[str]
+    ) -> BatchGetResult:
+        """Reads many entities, one request per shard chunk, shards in parallel."""
+        return self._run(self._session.batch_get(model, collection, uuids))
+
+    def batch_put(
+        self, model: str, collection: str, docs: Mapping[str, Mapping[str, Any]]
+    ) -> BatchWriteResult:
+        """Writes many entities, given as ``{uuid: document}``."""
+        return self._run(self._session.batch_put(model, collection, docs))
+
+    def batch_delete(
+        self, model: str, collection: str, uuids: Iterable[str]
+    ) -> BatchWriteResult:
+        """Deletes many entities; uuids that did not exist are listed in ``missing``."""
+        return self._run(self._session.batch_delete(model, collection, uuids))
+
+    def query(
+        self,
+        aql: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        use_cursor: bool = False,
+        cursor: str | None = None,
+        batch_size: int | None = None,
+    ) -> QueryResult:
+        """Runs an AQL query.
+
+        A query naming a ``urn:themis:`` resource runs on the shard that owns it; any
+        other runs on every shard and the results are concatenated. With
+        ``use_cursor`` the result is one page; pass its ``next_cursor`` back while
+        ``has_more`` is true.
+
+        Raises:
+            QueryError: The query was rejected.
+            ValueError: ``cursor`` did not come from this query.
+        """
+        op = self._session.query(aql, params, use_cursor, cursor, batch_size)
+        return self._run(op)
+
+    def query_iter(
+        self,
+        aql: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        batch_size: int | None = None,
+    ) -> Iterator[Any]:
+        """Yields every row of a query, fetching pages as needed."""
+        page = self.query(aql, params=params, use_cursor=True, batch_size=batch_size)
+        yield from page.items
+        while page.has_more and page.next_cursor is not None:
+            page = self.query(
+                aql, params=params, cursor=page.next_cursor, batch_size=batch_size
+            )
+            yield from page.items
+
+    def graph_traverse(
+        self,
+        start: str,
+        max_depth: int = 3,
+        edge_type: str | None = None,
+        *,
+        direction: str = "outbound",
+        min_depth: int = 0,
+    ) -> list[str]:
+        """Returns the ``_id`` of every vertex reached from ``start``."""
+        op = self._session.traverse(start, max_depth, edge_type, direction, min_depth)
+        return self._run(op)
+
+    def add_edge(
+        self,
+        from_id: str,
+        to_id: str,
+        *,
+        edge_type: str | None = None,
+        weight: float | None = None,
+        collection: str = "edges",
+        attributes: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Creates an edge between two vertex ``_id`` values and returns its id."""
+        op = self._session.add_edge(
+            from_id, to_id, edge_type, weight, collection, attributes
+        )
+        return self._run(op)
+
+    def delete_edge(self, edge_id: str) -> bool:
+        """Deletes an edge; returns ``False`` when no shard had it."""
+        return self._run(protocol.delete_edge(edge_id, self._topology().shard_ids))
+
+    def shortest_path(
+        self,
+        start: str,
+        target: str,
+        *,
+        direction: str = "outbound",
+        edge_type: str | None = None,
+        weight_attribute: str | None = None,
+    ) -> dict[str, Any]:
+        """Returns ``{"vertices", "edges", "distance"}`` of the shortest path."""
+        op = self._session.shortest_path(
+            start, target, direction, edge_type, weight_attribute
+        )
+        return self._run(op)
+
+    def vector_search(
+        self,
+        embedding: Sequence[float],
+        top_k: int = 10,
+        metadata_filter: Mapping[str, Any] | None = None,
+        *,
+        collection: str | None = None,
+        use_cursor: bool = False,
+        cursor: str | None = None,
+    ) -> list[dict[str, Any]] | QueryResult:
+        """Finds the nearest vectors on every shard, smallest distance first.
+
+        Returns:
+            The ``top_k`` hits ``{"pk", "distance", "score"}``, or with ``use_cursor``
+            a :class:`QueryResult` page.
+        """
+        op = self._session.vector_search(
+            embedding, top_k, metadata_filter, collection, use_cursor, cursor
+        )
+        result = self._run(op)
+        if use_cursor or cursor is not None:
+            return result
+        return cast(list[dict[str, Any]], result.items)
+
+    def vector_insert(
+        self,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        collection: str | None = None,
+        vector_field: str = "embedding",
+    ) -> dict[str, Any]:
+        """Inserts ``{"pk", "vector", "fields"?}`` items on the shards owning them."""
+        return self._run(vector_insert(items, collection, vector_field))
+
+    def begin_transaction(self, isolation: str = "snapshot") -> Transaction:
+        """Begins a transaction; use it as a context manager to commit or roll back."""
+        scope = self._run(self._session.begin(isolation))
+        return Transaction(self, scope)
+
+    def _run(self, op: Operation[T]) -> T:
+        value: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                effect = op.throw(error) if error is not None else op.send(value)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            value, error = None, None
+            try:
+                value = self._perform(effect)
+            except FAILURES as exc:
+                error = exc
+
+    def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, Call):
+            return self._send(effect)
+        if isinstance(effect, Parallel):
+            return self._parallel(effect.ops)
+        return self._topology()
+
+    def _parallel(self, ops: list[Operation[Any]]) -> list[Outcome]:
+        if self._sequential or len(ops) <= 1:
+            return [self._outcome(op) for op in ops]
+        workers = self._max_workers or min(4, len(ops))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self._outcome, ops))
+
+    def _outcome(self, op: Operation[Any]) -> Outcome:
+        try:
+            return Outcome(value=self._run(op))
+        except FAILURES as exc:
+            return Outcome(error=exc)
+
+    def _send(self, call: Call) -> Reply:
+        policy = self._session.retry
+        attempt = 0
+        while True:
+            routed = call.endpoint is None
+            topology = self._topology() if routed else None
+            generation = self._session.topology.generation
+            request = self._request(call, topology)
+            try:
+                response = self._http.send(request)
+            except httpx.TransportError as exc:
+                logger.debug("%s %s failed: %s", request.method, request.url, exc)
+                if routed:
+                    self._topology(stale=generation)
+                if not policy.may_retry(call, attempt):
+                    raise
+                delay = policy.backoff(attempt)
+            else:
+                status = response.status_code
+                logger.debug("%s %s -> %s", request.method, request.url, status)
+                if not (
+                    policy.retry_status(status) and policy.may_retry(call, attempt)
+                ):
+                    return _reply(call, response)
+                delay = policy.delay(attempt, response.headers.get("Retry-After"))
+            attempt += 1
+            logger.debug(
+                "retry %s of %s %s in %.3fs", attempt, call.method, call.path, delay
+            )
+            self._sleep(delay)
+
+    def _request(self, call: Call, topology: Topology | None) -> httpx.Request:
+        headers = {**call.headers, **(self._auth if call.auth else {})}
+        content = None
+        if call.body is not None:
+            content = _json.dumps(call.body)
+            headers["Content-Type"] = "application/json"
+        url = self._session.url(call, topology)
+        return self._http.build_request(
+            call.method, url, content=content, headers=headers
+        )
+
+    def _topology(self, stale: int | None = None) -> Topology:
+        """Returns the topology, reading it first if it is due.
+
+        Only one thread reads at a time; the others wait and use its result.
+
+        Args:
+            stale: The generation a request failed to connect under; if no other
+                thread refreshed since, it is read again now.
+        """
+        state = self._session.topology
+        current = state.current
+        if current is not None and stale is None and not state.due(self._clock()):
+            return current
+        with self._topology_lock:
+            if stale is not None and stale == state.generation:
+                state.expire()
+            if state.current is not None and not state.due(self._clock()):
+                return state.current
+            loaded = self._run(self._session.fetch_topology())
+            now = self._clock()
+            return state.install(loaded, now) if loaded else state.fall_back(now)
+
+
+def _reply(call: Call, response: httpx.Response) -> Reply:
+    if response.is_success or response.status_code in call.accept:
+        return Reply(response.status_code, response.content, str(response.url))
+    try:
+        response.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise http_error(response) from exc
+    raise ThemisError(f"unexpected status {response.status_code} from {response.url}")
+
+
+class Transaction:
+    """A transaction pinned to one node; its calls carry ``X-Transaction-Id``.
+
+    Used as a context manager it commits when the block succeeds and rolls back when
+    it raises. Commit and rollback are never retried.
+    """
+
+    def __init__(self, client: ThemisClient, scope: protocol.Scope) -> None:
+        assert scope.transaction_id is not None and scope.endpoint is not None
+        self._client = client
+        self._scope = scope
+        self.id: int = scope.transaction_id
+        self.state = protocol.TransactionState.ACTIVE
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.state is not protocol.TransactionState.ACTIVE:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+
+    def get(self, model: str, collection: str, uuid: str) -> Any:
+        """Reads an entity as this transaction sees it."""
+        key = self._key(model, collection, uuid)
+        return self._client._run(protocol.get_entity(key, self._scope))
+
+    def put(
+        self, model: str, collection: str, uuid: str, doc: Mapping[str, Any]
+    ) -> bool:
+        """Writes an entity within this transaction."""
+        key = self._key(model, collection, uuid)
+        return self._client._run(protocol.put_entity(key, doc, self._scope))
+
+    def delete(self, model: str, collection: str, uuid: str) -> bool:
+        """Deletes an entity within this transaction."""
+        key = self._key(model, collection, uuid)
+        return self._client._run(protocol.delete_entity(key, self._scope))
+
+    def query(
+        self, aql: str, *, params: Mapping[str, Any] | None = None
+    ) -> QueryResult:
+        """Runs a query on the transaction's node, seeing its own writes."""
+        self._check_active()
+        session = self._client._session
+        op = session.query(aql, params, False, None, None, scope=self._scope)
+        return self._client._run(op)
+
+    def commit(self) -> dict[str, Any]:
+        """Commits the transaction."""
+        return self._end("commit", protocol.TransactionState.COMMITTED)
+
+    def rollback(self) -> dict[str, Any]:
+        """Rolls the transaction back."""
+        return self._end("rollback", protocol.TransactionState.ROLLED_BACK)
+
+    def _end(self, action: str, state: protocol.TransactionState) -> dict[str, Any]:
+        self._check_active()
+        assert self._scope.endpoint is not None
+        # Marked first: a failed commit must not be retried by __exit__ either.
+        self.state = state
+        op = protocol.end_transaction(self._scope.endpoint, self.id, action)
+        return self._client._run(op)
+
+    def _key(self, model: str, collection: str, uuid: str) -> str:
+        self._check_active()
+        return self._client._session.key(model, collection, uuid)
+
+    def _check_active(self) -> None:
+        if self.state is not protocol.TransactionState.ACTIVE:
+            raise ThemisError(
+                f"transaction {self.id} is {self.state.value}; begin a new one"
+            )

@@ -1,0 +1,282 @@
+"""The AQL engine's view of a whole cluster, for the node that coordinates a query.
+
+The coordinator runs the complete query with its own engine over this source, so a
+query on N shards means exactly what it means on one node: SORT, LIMIT, COLLECT,
+DISTINCT, joins and subqueries see the union of every shard. What crosses the network
+is kept small by pushing the work that can be done per shard down to the shards:
+FILTER conditions on the loop variable (equality and ranges) run there as shard-local
+queries, and ordered reads come back sorted from every shard and are merged lazily, so
+``SORT ... LIMIT n`` pulls about n rows per shard instead of whole collections.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from themis import _json, _routing
+from themis.aql import Bound, GraphDefinition, IndexInfo
+from themis.aql._values import sort_key
+from themis.server.documents import decode_document
+from themis.server.errors import ServerError, Unavailable
+from themis.server.keys import parse_key
+from themis.server.query_source import SnapshotSource
+
+logger = logging.getLogger(__name__)
+
+FIRST_PAGE = 256
+LARGEST_PAGE = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A shard of the cluster."""
+
+    shard_id: str
+    url: str
+
+
+@dataclass
+class ShardFailures:
+    """Shards that failed during one query, when partial results are allowed."""
+
+    allow_partial: bool
+    missing: list[str] = field(default_factory=list)
+
+    def handle(self, peer: Peer, exc: Exception) -> None:
+        """Record a failed shard, or fail the query naming it.
+
+        Raises:
+            Unavailable: partial results were not asked for.
+        """
+        if not self.allow_partial:
+            raise Unavailable(
+                f"shard {peer.shard_id!r} at {peer.url} did not answer: {exc}; "
+                "retry, or ask for partial results with 'allow_partial': true"
+            ) from exc
+        if peer.shard_id not in self.missing:
+            self.missing.append(peer.shard_id)
+
+
+class ClusterSource:
+    """Implements the AQL `DataSource` protocol over every shard of a cluster.
+
+    Args:
+        peers: Every shard except the coordinator itself.
+        local: The coordinator's own shard, read directly.
+        local_id: The coordinator's shard id.
+        shard_ids: Every shard id, for routing document lookups.
+        namespace: The namespace collection names resolve in.
+        http: The client peers are called with.
+        failures: Where shard failures go.
+    """
+
+    pushes_down_filters = True
+
+    def __init__(
+        self,
+        *,
+        peers: Sequence[Peer],
+        local: SnapshotSource,
+        local_id: str,
+        shard_ids: Sequence[str],
+        namespace: str,
+        http: httpx.Client,
+        failures: ShardFailures,
+    ) -> None:
+        self._peers = list(peers)
+        self._local = local
+        self._local_id = local_id
+        self._shard_ids = list(shard_ids)
+        self._namespace = namespace
+        self._http = http
+        self._failures = failures
+        self._collections: set[str] | None = None
+
+    def has_collection(self, name: str) -> bool:
+        if self._local.has_collection(name):
+            return True
+        if self._collections is None:
+            self._collections = set()
+            for _, body in self._each_peer("GET", "/_internal/collections"):
+                self._collections.update(body["collections"])
+        return name in self._collections
+
+    def scan(self, name: str) -> Iterator[dict[str, Any]]:
+        streams = [self._local.scan(name)]
+        streams += [
+            self._remote_rows(peer, _SCAN, {"@c": name}) for peer in self._peers
+        ]
+        return heapq.merge(*streams, key=_key_order)
+
+    def index_scan(
+        self,
+        name: str,
+        field: tuple[str, ...],
+        low: Bound | None,
+        high: Bound | None,
+        descending: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        text, binds = _range_query(name, field, low, high, descending)
+        streams = [self._local_rows(text, binds)]
+        streams += [self._remote_rows(peer, text, binds) for peer in self._peers]
+        order = _field_order(field)
+        return heapq.merge(*streams, key=order, reverse=descending)
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        try:
+            key = parse_key(doc_id)
+        except ServerError:
+            return None
+        owner = _routing.owner(self._shard_ids, _routing.routing_key(key.wire))
+        if owner == self._local_id:
+            return self._local.document(doc_id)
+        peer = next((p for p in self._peers if p.shard_id == owner), None)
+        if peer is None:
+            return None
+        try:
+            response = self._http.get(f"{peer.url}/entities/{key.wire}")
+        except httpx.HTTPError as exc:
+            self._failures.handle(peer, exc)
+            return None
+        if response.status_code != 200:
+            return None
+        return decode_document(key, response.json()["blob"].encode())
+
+    def edges(
+        self, vertex_id: str, direction: str, collection: str | None
+    ) -> Iterator[dict[str, Any]]:
+        found = list(self._local.edges(vertex_id, direction, collection))
+        body = {
+            "vertex": vertex_id,
+            "direction": direction,
+            "collection": collection,
+            "namespace": self._namespace,
+        }
+        for _, reply in self._each_peer("POST", "/_internal/edges", body):
+            found += reply["edges"]
+        return iter(sorted(found, key=lambda edge: str(edge["_id"])))
+
+    def indexes(self, name: str) -> Sequence[IndexInfo]:
+        return ()
+
+    def graph(self, name: str) -> GraphDefinition | None:
+        known = self._local.graph(name)
+        if known is not None:
+            return known
+        for _, body in self._each_peer("GET", f"/_internal/graph/{name}"):
+            if body.get("graph") is not None:
+                collections = tuple(body["graph"]["edge_collections"])
+                return GraphDefinition(name, collections)
+        return None
+
+    def _local_rows(self, text: str, binds: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        from themis.aql import compile_query
+
+        yield from compile_query(text).execute(self._local, binds)
+
+    def _remote_rows(
+        self, peer: Peer, text: str, binds: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        body: dict[str, Any] = {
+            "query": text,
+            "bindVars": binds,
+            "namespace": self._namespace,
+            "scope": "local",
+            "use_cursor": True,
+            "batch_size": FIRST_PAGE,
+        }
+        while True:
+            page = self._post_page(peer, body)
+            if page is None:
+                return
+            yield from page["items"]
+            if not page.get("has_more"):
+                return
+            body["cursor"] = page["next_cursor"]
+            body["batch_size"] = min(LARGEST_PAGE, body["batch_size"] * 4)
+
+    def _post_page(self, peer: Peer, body: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            response = self._http.post(
+                f"{peer.url}/query/aql", content=_json.dumps(body)
+            )
+        except httpx.HTTPError as exc:
+            self._failures.handle(peer, exc)
+            return None
+        payload: dict[str, Any] = _json.loads(response.content)
+        if response.status_code >= 500:
+            self._failures.handle(peer, RuntimeError(payload.get("message")))
+            return None
+        if response.status_code != 200:
+            raise ShardQueryError(peer, str(payload.get("message")))
+        return payload
+
+    def _each_peer(
+        self, method: str, path: str, body: Any = None
+    ) -> Iterable[tuple[Peer, dict[str, Any]]]:
+        params = {"namespace": self._namespace}
+        for peer in self._peers:
+            try:
+                content = None if body is None else _json.dumps(body)
+                response = self._http.request(
+                    method, f"{peer.url}{path}", params=params, content=content
+                )
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                self._failures.handle(peer, exc)
+                continue
+            yield peer, _json.loads(response.content)
+
+
+class ShardQueryError(ServerError):
+    """A shard refused its part of a query (a 4xx it answered)."""
+
+    status_code = 400
+
+    def __init__(self, peer: Peer, message: str) -> None:
+        super().__init__(f"shard {peer.shard_id!r} rejected its part: {message}")
+
+
+_SCAN = "FOR d IN @@c RETURN d"
+
+
+def _key_order(doc: dict[str, Any]) -> str:
+    return str(doc["_key"])
+
+
+def _field_order(path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    def key(doc: dict[str, Any]) -> Any:
+        value: Any = doc
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else None
+        return (sort_key(value), str(doc["_key"]))
+
+    return key
+
+
+def _range_query(
+    name: str,
+    path: tuple[str, ...],
+    low: Bound | None,
+    high: Bound | None,
+    descending: bool,
+) -> tuple[str, dict[str, Any]]:
+    binds: dict[str, Any] = {"@c": name}
+    access = "d" + "".join(f"[@p{i}]" for i in range(len(path)))
+    binds.update({f"p{i}": part for i, part in enumerate(path)})
+    filters = []
+    if low is not None:
+        filters.append(f"FILTER {access} {'>=' if low.inclusive else '>'} @low")
+        binds["low"] = low.value
+    if high is not None:
+        filters.append(f"FILTER {access} {'<=' if high.inclusive else '<'} @high")
+        binds["high"] = high.value
+    direction = "DESC" if descending else "ASC"
+    order = f"SORT {access} {direction}, d._key {direction}"
+    return f"FOR d IN @@c {' '.join(filters)} {order} RETURN d", binds

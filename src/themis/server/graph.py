@@ -1,0 +1,451 @@
+"""The graph model: edge documents, their adjacency, traversal and shortest paths.
+
+Any document with string ``_from`` and ``_to`` is an edge. A write hook keeps two
+adjacency entries per edge in the ``graph`` space, ``o␟{from}␟{edge _id}`` and
+``i␟{to}␟{edge _id}``, inside the transaction that writes the edge, so adjacency is
+exact whichever route wrote or deleted the document. Each entry holds the other end,
+the edge's collection, ``_type`` and ``_weight``, so traversals read no edge documents.
+Keys sort by edge ``_id``, which makes neighbour order deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from themis import _json
+from themis.aql.source import GraphDefinition
+from themis.server.documents import decode_document
+from themis.server.errors import BadRequest, ServerError
+from themis.server.keys import DocKey, decode_storage_key, parse_key
+from themis.server.storage import Delete, Op, Put, ReadView
+
+if TYPE_CHECKING:
+    from themis.server.state import NodeState
+
+Direction = Literal["out", "in", "any"]
+
+MAX_DEPTH = 100
+"""Deepest traversal a request may ask for."""
+
+MAX_VISITED = 1_000_000
+"""Most vertices one traversal or shortest-path search may touch."""
+
+_SEP = "\x1f"
+_GRAPH_DEF_PREFIX = b"graphdef\x1f"
+_EDGE_MARKERS = (b'"_from"', b'"_to"')
+
+
+@dataclass(frozen=True, slots=True)
+class Adjacent:
+    """One edge seen from one of its ends."""
+
+    edge: str
+    vertex: str
+    collection: str
+    type: str | None
+    weight: float
+
+    def wire(self) -> dict[str, Any]:
+        """The form ``/graph/neighbors`` answers with."""
+        return {
+            "edge": self.edge,
+            "vertex": self.vertex,
+            "_type": self.type,
+            "_weight": self.weight,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeFilter:
+    """Which edges a search follows."""
+
+    direction: Direction = "out"
+    edge_type: str | None = None
+    collection: str | None = None
+
+    def admits(self, adjacent: Adjacent) -> bool:
+        """Whether the search may follow this edge."""
+        if self.edge_type is not None and adjacent.type != self.edge_type:
+            return False
+        return self.collection is None or self.collection == adjacent.collection
+
+
+# --- adjacency maintenance -------------------------------------------------------
+
+
+def adjacency_hook(view: ReadView, op: Op, old: bytes | None) -> Sequence[Op]:
+    """Derive the adjacency changes of one document write (a `WriteHook`)."""
+    if op.space != "docs":
+        return ()
+    new = op.value if isinstance(op, Put) else None
+    before = _adjacency_entries(op.key, old)
+    after = _adjacency_entries(op.key, new)
+    ops: list[Op] = [Delete("graph", key) for key in before if key not in after]
+    ops += [Put("graph", key, value) for key, value in after.items()]
+    return ops
+
+
+def _adjacency_entries(storage_key: bytes, blob: bytes | None) -> dict[bytes, bytes]:
+    edge = _edge_fields(blob)
+    if edge is None:
+        return {}
+    source, target, edge_type, weight = edge
+    key = decode_storage_key(storage_key)
+    shared = {"c": key.collection, "t": edge_type, "w": weight}
+    out_value = _json.dumps({"v": target, **shared})
+    in_value = _json.dumps({"v": source, **shared})
+    return {
+        _adjacency_key("o", source, key.wire): out_value,
+        _adjacency_key("i", target, key.wire): in_value,
+    }
+
+
+def _edge_fields(blob: bytes | None) -> tuple[str, str, str | None, float] | None:
+    # Most documents are not edges; skip decoding them.
+    if blob is None or not all(marker in blob for marker in _EDGE_MARKERS):
+        return None
+    doc = _json.loads(blob)
+    source, target = doc.get("_from"), doc.get("_to")
+    if not (_is_vertex_id(source) and _is_vertex_id(target)):
+        return None
+    edge_type = doc.get("_type")
+    if not isinstance(edge_type, str):
+        edge_type = None
+    return source, target, edge_type, _weight_of(doc.get("_weight"))
+
+
+def _is_vertex_id(value: Any) -> bool:
+    # The separator would make one vertex's prefix match another's entries.
+    return isinstance(value, str) and bool(value) and _SEP not in value
+
+
+def _weight_of(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+    return 1.0
+
+
+def _adjacency_key(side: str, vertex: str, edge_id: str) -> bytes:
+    return f"{side}{_SEP}{vertex}{_SEP}{edge_id}".encode()
+
+
+def install_graph(node: NodeState) -> None:
+    """Keep adjacency consistent with every later write; serve edges to AQL."""
+    node.storage.add_hook(adjacency_hook)
+    node.edge_reader = edges
+    node.graph_reader = aql_graph
+
+
+# --- reading adjacency ------------------------------------------------------------
+
+
+def adjacent(view: ReadView, vertex: str, direction: Direction) -> Iterator[Adjacent]:
+    """Edges at a vertex in edge ``_id`` order (out before in for the same id)."""
+    if direction == "any":
+        merged = [*adjacent(view, vertex, "out"), *adjacent(view, vertex, "in")]
+        yield from sorted(merged, key=lambda item: item.edge)
+        return
+    prefix = _adjacency_key(direction[0], vertex, "")
+    for raw, value in view.scan("graph", prefix):
+        entry = _json.loads(value)
+        yield Adjacent(
+            edge=raw[len(prefix) :].decode(),
+            vertex=entry["v"],
+            collection=entry["c"],
+            type=entry["t"],
+            weight=entry["w"],
+        )
+
+
+def edges(
+    view: ReadView, vertex_id: str, direction: str, collection: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Full edge documents at a vertex, for query data sources.
+
+    Args:
+        view: A read snapshot.
+        vertex_id: The vertex ``_id``.
+        direction: ``"out"`` for edges leaving the vertex, ``"in"`` for arriving ones.
+        collection: Only edges of this collection (name without namespace).
+
+    Yields:
+        Edge documents with ``_id``, ``_key``, ``_from``, ``_to``, in ``_id`` order.
+    """
+    if direction not in ("out", "in"):
+        raise BadRequest(f"expected direction 'out' or 'in', received {direction!r}")
+    side: Direction = "out" if direction == "out" else "in"
+    only = EdgeFilter(direction=side, collection=collection)
+    for item in adjacent(view, vertex_id, side):
+        if only.admits(item):
+            doc = read_document(view, item.edge)
+            if doc is not None:
+                yield doc
+
+
+def read_document(view: ReadView, doc_id: str) -> dict[str, Any] | None:
+    """The decoded document with this ``_id``, or None when absent or not a key."""
+    try:
+        key = parse_key(doc_id)
+    except ServerError:
+        return None
+    blob = view.get("docs", key.storage())
+    return None if blob is None else decode_document(key, blob)
+
+
+def vertex_document(view: ReadView, vertex_id: str) -> dict[str, Any]:
+    """The vertex document, or a stub naming it when no document exists."""
+    doc = read_document(view, vertex_id)
+    if doc is not None:
+        return doc
+    _, _, pk = vertex_id.partition(":")
+    return {"_id": vertex_id, "_key": pk or vertex_id}
+
+
+def edge_key(edge_id: str) -> DocKey:
+    """The key of an edge given as ``_id`` or as a bare key of ``graph.default.edges``.
+
+    Raises:
+        BadRequest: the id is not a valid key.
+    """
+    if ":" in edge_id:
+        return parse_key(edge_id)
+    return parse_key(f"graph.default.edges:{edge_id}")
+
+
+# --- named graphs -----------------------------------------------------------------
+
+
+def graph_definition(view: ReadView, name: str) -> dict[str, Any] | None:
+    """The stored definition ``{"name", "edge_definitions"}`` of a named graph."""
+    raw = view.get("meta", _GRAPH_DEF_PREFIX + name.encode())
+    return None if raw is None else dict(_json.loads(raw))
+
+
+def aql_graph(view: ReadView, name: str) -> GraphDefinition | None:
+    """A named graph as the AQL engine sees it: its edge collections in order."""
+    definition = graph_definition(view, name)
+    if definition is None:
+        return None
+    names = [item["collection"] for item in definition["edge_definitions"]]
+    return GraphDefinition(name, tuple(dict.fromkeys(names)))
+
+
+def graph_definition_op(definition: dict[str, Any]) -> Put:
+    """The write that stores a named graph definition."""
+    key = _GRAPH_DEF_PREFIX + str(definition["name"]).encode()
+    return Put("meta", key, _json.dumps(definition))
+
+
+def graph_definition_delete(name: str) -> Delete:
+    """The write that removes a named graph definition."""
+    return Delete("meta", _GRAPH_DEF_PREFIX + name.encode())
+
+
+# --- traversal --------------------------------------------------------------------
+
+
+@dataclass
+class Traversal:
+    """The outcome of a traversal: visit order, depths and discovering edges."""
+
+    visited: list[str] = field(default_factory=list)
+    depths: dict[str, int] = field(default_factory=dict)
+    parents: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def path_to(self, vertex: str) -> tuple[list[str], list[str]]:
+        """Vertices and edge ids from the start to ``vertex``."""
+        vertices, edge_ids = [vertex], []
+        while vertex in self.parents:
+            edge_id, vertex = self.parents[vertex]
+            edge_ids.append(edge_id)
+            vertices.append(vertex)
+        return vertices[::-1], edge_ids[::-1]
+
+
+class _Budget:
+    """Counts touched vertices and stops a search past `MAX_VISITED`."""
+
+    def __init__(self, limit: int = MAX_VISITED) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self) -> None:
+        self.used += 1
+        if self.used > self.limit:
+            raise BadRequest(
+                f"the search touched more than {self.limit} vertices; lower "
+                "'max_depth', filter by 'edge_type' or set 'limit'"
+            )
+
+
+def traverse(
+    view: ReadView,
+    start: str,
+    *,
+    min_depth: int,
+    max_depth: int,
+    only: EdgeFilter,
+    depth_first: bool = False,
+    limit: int | None = None,
+) -> Traversal:
+    """Visit each vertex reachable within ``max_depth`` once.
+
+    Breadth-first search reports each vertex at its shortest depth. Depth-first search
+    emits vertices in preorder and re-expands a vertex reached again by a shorter
+    path, so it reaches the same vertices at the same depths.
+
+    Raises:
+        BadRequest: the search exceeds `MAX_VISITED`.
+    """
+    result = Traversal()
+    order: Iterable[str]
+    if depth_first:
+        # A later, shorter path can still lower a depth; filter once all are final.
+        order = list(_depth_first(view, start, max_depth, only, result))
+    else:
+        order = _breadth_first(view, start, max_depth, only, result)
+    for vertex in order:
+        if result.depths[vertex] >= min_depth:
+            result.visited.append(vertex)
+            if limit is not None and len(result.visited) >= limit:
+                break
+    return result
+
+
+def _breadth_first(
+    view: ReadView, start: str, max_depth: int, only: EdgeFilter, result: Traversal
+) -> Iterator[str]:
+    budget = _Budget()
+    result.depths[start] = 0
+    yield start
+    queue = deque([start])
+    while queue:
+        vertex = queue.popleft()
+        depth = result.depths[vertex]
+        if depth >= max_depth:
+            continue
+        for item in adjacent(view, vertex, only.direction):
+            if item.vertex in result.depths or not only.admits(item):
+                continue
+            budget.spend()
+            result.depths[item.vertex] = depth + 1
+            result.parents[item.vertex] = (item.edge, vertex)
+            queue.append(item.vertex)
+            yield item.vertex
+
+
+def _depth_first(
+    view: ReadView, start: str, max_depth: int, only: EdgeFilter, result: Traversal
+) -> Iterator[str]:
+    budget = _Budget()
+    stack: list[tuple[str, int, tuple[str, str] | None]] = [(start, 0, None)]
+    while stack:
+        vertex, depth, parent = stack.pop()
+        known = result.depths.get(vertex)
+        if known is not None and known <= depth:
+            continue
+        budget.spend()
+        result.depths[vertex] = depth
+        if parent is not None:
+            result.parents[vertex] = parent
+        if known is None:
+            yield vertex
+        if depth < max_depth:
+            followed = list(adjacent(view, vertex, only.direction))
+            for item in reversed(followed):
+                if only.admits(item):
+                    stack.append((item.vertex, depth + 1, (item.edge, vertex)))
+
+
+# --- shortest path ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """A shortest path: its vertices, edge ids and total weight."""
+
+    vertices: list[str]
+    edges: list[str]
+    distance: float
+
+
+def shortest_path(
+    view: ReadView,
+    start: str,
+    target: str,
+    *,
+    only: EdgeFilter,
+    weight_attribute: str | None = None,
+) -> Path | None:
+    """The cheapest path from ``start`` to ``target``, or None when unreachable.
+
+    Without ``weight_attribute`` every edge costs 1 (breadth-first search); with it,
+    Dijkstra's algorithm reads the attribute from each edge (1 when absent).
+
+    Raises:
+        BadRequest: a weight is negative or not a number, or the search is too large.
+    """
+    budget = _Budget()
+    best: dict[str, float] = {start: 0.0}
+    parents: dict[str, tuple[str, str]] = {}
+    heap: list[tuple[float, int, str]] = [(0.0, 0, start)]
+    pushed = 0
+    done: set[str] = set()
+    while heap:
+        cost, _, vertex = heapq.heappop(heap)
+        if vertex in done:
+            continue
+        if vertex == target:
+            return _build_path(start, target, cost, parents)
+        done.add(vertex)
+        budget.spend()
+        for item in adjacent(view, vertex, only.direction):
+            if not only.admits(item) or item.vertex in done:
+                continue
+            step = _edge_cost(view, item, weight_attribute)
+            if cost + step < best.get(item.vertex, math.inf):
+                best[item.vertex] = cost + step
+                parents[item.vertex] = (item.edge, vertex)
+                pushed += 1
+                heapq.heappush(heap, (cost + step, pushed, item.vertex))
+    return None
+
+
+def _edge_cost(view: ReadView, item: Adjacent, attribute: str | None) -> float:
+    if attribute is None:
+        return 1.0
+    if attribute == "_weight":
+        value: Any = item.weight
+    else:
+        doc = read_document(view, item.edge) or {}
+        value = doc.get(attribute, 1)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise BadRequest(
+            f"expected edge attribute {attribute!r} to be a number, received "
+            f"{type(value).__name__} {value!r:.40} on edge {item.edge!r}"
+        )
+    if value < 0 or not math.isfinite(value):
+        raise BadRequest(
+            f"expected a non-negative finite weight in {attribute!r}, received "
+            f"{value!r} on edge {item.edge!r}"
+        )
+    return float(value)
+
+
+def _build_path(
+    start: str, target: str, cost: float, parents: dict[str, tuple[str, str]]
+) -> Path:
+    vertices, edge_ids = [target], []
+    vertex = target
+    while vertex != start:
+        edge_id, vertex = parents[vertex]
+        edge_ids.append(edge_id)
+        vertices.append(vertex)
+    return Path(vertices[::-1], edge_ids[::-1], cost)

@@ -1,0 +1,78 @@
+"""``/index/*``: create, drop and list secondary indexes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from themis.server.errors import BadRequest
+from themis.server.http import field, json_response, read_object
+from themis.server.indexes import IndexDefinition, IndexKind
+from themis.server.keys import DEFAULT_NAMESPACE, check_segment
+from themis.server.state import node_of
+
+_KINDS: dict[str, IndexKind] = {"equality": "hash", "hash": "hash", "range": "range"}
+
+
+def parse_definition(body: dict[str, Any]) -> IndexDefinition:
+    """Read an index definition in the upstream shape ``{table, column, type?}``.
+
+    Raises:
+        BadRequest: a field is missing, or the index type is not supported.
+    """
+    collection = field(body, "table", str)
+    check_segment(collection, "table")
+    if "columns" in body:
+        raise BadRequest(
+            "composite indexes are not supported; create one index per 'column'"
+        )
+    column = field(body, "column", str)
+    path = tuple(column.split("."))
+    if not all(path):
+        raise BadRequest(
+            f"expected 'column' to be an attribute path, received {column!r}"
+        )
+    kind_name = body.get("type", "equality")
+    if kind_name not in _KINDS:
+        raise BadRequest(
+            f"expected 'type' to be one of 'equality', 'range', received {kind_name!r}"
+        )
+    namespace = body.get("namespace") or DEFAULT_NAMESPACE
+    if not isinstance(namespace, str):
+        raise BadRequest("expected 'namespace' to be a string")
+    unique = body.get("unique", False)
+    if not isinstance(unique, bool):
+        raise BadRequest(f"expected 'unique' to be true or false, received {unique!r}")
+    return IndexDefinition(namespace, collection, path, _KINDS[kind_name], unique)
+
+
+async def create_index(request: Request) -> Response:
+    definition = parse_definition(await read_object(request))
+    created = await node_of(request).catalog.create(definition)
+    return json_response({"success": True, "created": created, **definition.to_json()})
+
+
+async def drop_index(request: Request) -> Response:
+    body = await read_object(request)
+    body.setdefault("type", "equality")
+    definition = parse_definition(body)
+    dropped = await node_of(request).catalog.drop(definition)
+    return json_response({"success": True, "dropped": dropped, **definition.to_json()})
+
+
+async def list_indexes(request: Request) -> Response:
+    collection = request.query_params.get("table", "")
+    namespace = request.query_params.get("namespace") or DEFAULT_NAMESPACE
+    check_segment(collection, "table")
+    definitions = node_of(request).catalog.for_collection(namespace, collection)
+    return json_response({"indexes": [d.to_json() for d in definitions]})
+
+
+routes = [
+    Route("/index/create", create_index, methods=["POST"]),
+    Route("/index/drop", drop_index, methods=["POST"]),
+    Route("/index/list", list_indexes, methods=["GET"]),
+]

@@ -1,0 +1,252 @@
+"""``POST /query/aql``: run AQL over the node's data, whole or page by page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from themis.aql import AqlError, Budget, DataSource, Query, compile_query
+from themis.server.cluster_source import ClusterSource, Peer, ShardFailures
+from themis.server.cursors import Page, fingerprint
+from themis.server.errors import BadRequest
+from themis.server.http import field, json_response, read_object
+from themis.server.keys import DEFAULT_NAMESPACE, check_segment
+from themis.server.query_source import SnapshotSource
+from themis.server.state import NodeState, node_of
+
+MAX_QUERY_CHARS = 100_000
+DEFAULT_BATCH_SIZE = 1000
+MAX_BATCH_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """A validated ``/query/aql`` body."""
+
+    text: str
+    namespace: str
+    bind_vars: dict[str, Any]
+    use_cursor: bool
+    cursor: Any
+    batch_size: int | None
+    explain: bool
+    scope: str = "cluster"
+    allow_partial: bool = False
+
+    @property
+    def binding(self) -> str:
+        """What a cursor token of this request is bound to."""
+        return fingerprint(self.text, self.namespace, self.bind_vars)
+
+
+def parse_query_request(body: dict[str, Any]) -> QueryRequest:
+    """Validate the body of a query request.
+
+    Raises:
+        BadRequest: a field is missing or malformed.
+    """
+    text = field(body, "query", str)
+    if len(text) > MAX_QUERY_CHARS:
+        raise BadRequest(
+            f"expected a query of at most {MAX_QUERY_CHARS} characters, "
+            f"received {len(text)}"
+        )
+    namespace = body.get("namespace") or DEFAULT_NAMESPACE
+    if not isinstance(namespace, str):
+        raise BadRequest(
+            f"expected 'namespace' to be a string, received {type(namespace).__name__}"
+        )
+    check_segment(namespace, "namespace")
+    return QueryRequest(
+        text=text,
+        namespace=namespace,
+        bind_vars=_bind_vars(body),
+        use_cursor=_flag(body, "use_cursor"),
+        cursor=body.get("cursor") or None,
+        batch_size=_batch_size(body),
+        explain=_flag(body, "explain"),
+        scope=_scope(body),
+        allow_partial=_flag(body, "allow_partial"),
+    )
+
+
+def _scope(body: dict[str, Any]) -> str:
+    scope = body.get("scope", "cluster")
+    if scope not in ("cluster", "local"):
+        raise BadRequest(
+            f"expected 'scope' to be 'cluster' or 'local', received {scope!r}"
+        )
+    return str(scope)
+
+
+def _bind_vars(body: dict[str, Any]) -> dict[str, Any]:
+    params = body.get("params")
+    bind_vars = body.get("bindVars")
+    if params is not None and bind_vars is not None:
+        raise BadRequest("give bind parameters in 'params' or 'bindVars', not both")
+    chosen = params if params is not None else bind_vars
+    if chosen is None:
+        return {}
+    if not isinstance(chosen, dict):
+        raise BadRequest(
+            "expected bind parameters to be an object, "
+            f"received {type(chosen).__name__}"
+        )
+    return chosen
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise BadRequest(
+            f"expected {name!r} to be true or false, received {value!r:.40}"
+        )
+    return value
+
+
+def _batch_size(body: dict[str, Any]) -> int | None:
+    value = body.get("batch_size")
+    if value is None:
+        return None
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not (1 <= value <= MAX_BATCH_SIZE)
+    ):
+        raise BadRequest(
+            f"expected 'batch_size' to be an integer from 1 to {MAX_BATCH_SIZE}, "
+            f"received {value!r:.40}"
+        )
+    return value
+
+
+def compile_checked(text: str) -> Query:
+    """Compile a query, turning engine errors into 400s."""
+    try:
+        return compile_query(text)
+    except AqlError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def open_rows(
+    node: NodeState,
+    request: QueryRequest,
+    query: Query,
+    budget: Budget,
+    failures: ShardFailures | None = None,
+) -> tuple[Iterator[Any], Callable[[], None]]:
+    """Start executing a query on a fresh snapshot; returns rows and a closer.
+
+    On a node of a multi-shard cluster the query runs over every shard, unless the
+    request's scope is ``local`` (how a coordinator asks for one shard's part).
+    """
+    view = node.storage.snapshot()
+    local = node.query_source(view, request.namespace)
+    source: DataSource = local
+    if request.scope == "cluster" and len(node.peers()) > 1:
+        source = _cluster_source(node, request, local, failures)
+    try:
+        rows = query.execute(source, request.bind_vars, budget=budget)
+    except AqlError as exc:
+        view.close()
+        raise BadRequest(str(exc)) from exc
+    return _translated(rows), view.close
+
+
+def _cluster_source(
+    node: NodeState,
+    request: QueryRequest,
+    local: SnapshotSource,
+    failures: ShardFailures | None,
+) -> ClusterSource:
+    peers = node.peers()
+    return ClusterSource(
+        peers=[Peer(sid, url) for sid, url in peers if sid != node.shard_id],
+        local=local,
+        local_id=node.shard_id,
+        shard_ids=[sid for sid, _ in peers],
+        namespace=request.namespace,
+        http=node.peer_http,
+        failures=failures or ShardFailures(request.allow_partial),
+    )
+
+
+def _translated(rows: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield from rows
+    except AqlError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+async def query_aql(request: Request) -> Response:
+    node = node_of(request)
+    parsed = parse_query_request(await read_object(request))
+    query = compile_checked(parsed.text)
+    if parsed.explain:
+        return json_response(
+            await anyio.to_thread.run_sync(_explain, node, parsed, query)
+        )
+    if not parsed.use_cursor:
+        failures = ShardFailures(parsed.allow_partial)
+        rows = await anyio.to_thread.run_sync(_run_all, node, parsed, query, failures)
+        whole: dict[str, Any] = {"entities": rows, "count": len(rows)}
+        if parsed.allow_partial:
+            whole["missing_shards"] = failures.missing
+        return json_response(whole)
+    page = await anyio.to_thread.run_sync(_run_page, node, parsed, query)
+    body: dict[str, Any] = {
+        "items": page.items,
+        "has_more": page.has_more,
+        "batch_size": page.batch_size,
+        "count": len(page.items),
+    }
+    if page.next_token is not None:
+        body["next_cursor"] = page.next_token
+    return json_response(body)
+
+
+def _run_all(
+    node: NodeState, request: QueryRequest, query: Query, failures: ShardFailures
+) -> list[Any]:
+    rows, close = open_rows(node, request, query, node.query_budget, failures)
+    try:
+        return list(rows)
+    finally:
+        close()
+
+
+def _run_page(node: NodeState, request: QueryRequest, query: Query) -> Page:
+    budget = node.cursor_budget
+
+    def restart() -> tuple[Iterator[Any], Callable[[], None]]:
+        return open_rows(node, request, query, budget)
+
+    if request.cursor is None:
+        rows, close = restart()
+        size = request.batch_size or DEFAULT_BATCH_SIZE
+        return node.cursors.first_page(rows, close, request.binding, size)
+    return node.cursors.next_page(
+        request.cursor, request.binding, request.batch_size, restart
+    )
+
+
+def _explain(node: NodeState, request: QueryRequest, query: Query) -> dict[str, Any]:
+    with node.storage.snapshot() as view:
+        source = node.query_source(view, request.namespace)
+        try:
+            plan = query.explain(source, request.bind_vars)
+        except AqlError as exc:
+            raise BadRequest(str(exc)) from exc
+    return {"query": request.text, "plan": plan}
+
+
+routes = [
+    Route("/query/aql", query_aql, methods=["POST"]),
+    Route("/api/aql", query_aql, methods=["POST"]),
+]

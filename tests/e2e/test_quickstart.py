@@ -1,0 +1,79 @@
+"""The quickstart's calls against real nodes: one node and a 3-shard cluster."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from themis import ThemisClient, ThemisHTTPError
+from themis.server.launcher import LocalCluster, NodeProcess
+
+
+@pytest.fixture(params=["node", "cluster"])
+def client(
+    request: pytest.FixtureRequest, node: NodeProcess, cluster: LocalCluster
+) -> Iterator[ThemisClient]:
+    urls = [node.url] if request.param == "node" else cluster.urls[:1]
+    with ThemisClient(endpoints=urls, namespace=f"qs{uuid.uuid4().hex[:8]}") as sdk:
+        yield sdk
+
+
+def test_health_reports_healthy(client: ThemisClient) -> None:
+    health = client.health()
+    assert health["status"] == "healthy"
+    assert health["database"] == "themis"
+
+
+def test_put_get_delete(client: ThemisClient) -> None:
+    user_id = str(uuid.uuid4())
+    doc = {
+        "name": "Alice",
+        "n": 123456789012345678901234567890,
+        "tags": ["ü", {"x": 1}],
+    }
+
+    assert client.put("relational", "users", user_id, doc) is True
+    assert client.get("relational", "users", user_id) == doc
+    assert client.delete("relational", "users", user_id) is True
+    assert client.get("relational", "users", user_id) is None
+    assert client.delete("relational", "users", user_id) is False
+
+
+def test_batches_are_exact(client: ThemisClient) -> None:
+    docs = {str(i): {"i": i} for i in range(300)}
+
+    written = client.batch_put("relational", "users", docs)
+    batch = client.batch_get("relational", "users", [*docs, "999999"])
+    deleted = client.batch_delete("relational", "users", ["0", "1", "nope"])
+
+    assert sorted(written.succeeded) == sorted(docs)
+    assert written.failed == {}
+    assert batch.found == docs
+    assert batch.missing == ["999999"]
+    assert batch.errors == {}
+    assert sorted(deleted.succeeded) == ["0", "1"]
+    assert deleted.missing == ["nope"]
+
+
+def test_http_errors_are_httpx_status_errors(client: ThemisClient) -> None:
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        client.query("FOR u IN")
+    assert isinstance(caught.value, ThemisHTTPError)
+    assert caught.value.response.status_code == 400
+
+
+def test_cluster_spreads_keys_over_every_shard(cluster: LocalCluster) -> None:
+    namespace = f"spread{uuid.uuid4().hex[:8]}"
+    with ThemisClient(endpoints=cluster.urls[:1], namespace=namespace) as client:
+        client.batch_put("relational", "items", {str(i): {"i": i} for i in range(90)})
+
+    counts = []
+    for url in cluster.urls:
+        keys = [f"relational.{namespace}.items:{i}" for i in range(90)]
+        found = httpx.post(f"{url}/batch/get", json={"keys": keys}).json()["found"]
+        counts.append(len(found))
+    assert sum(counts) == 90
+    assert all(count > 10 for count in counts)

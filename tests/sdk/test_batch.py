@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import httpx
+
+from themis import BatchGetResult, BatchWriteResult
+from themis._core.batch import BatchLimits, Chunk, plan
+from themis._core.topology import Shard, Topology
+
+from .fakes import FakeCluster, error
+
+TOPOLOGY = Topology(1, (Shard("s0", "http://a"), Shard("s1", "http://b")))
+
+
+def test_plan_chunks_by_count_and_bytes() -> None:
+    sizes = {f"t:{i}": 10 for i in range(7)}
+    by_count = plan(TOPOLOGY, sizes, BatchLimits(max_keys=2))
+    assert sorted(k for chunk in by_count for k in chunk.keys) == sorted(sizes)
+    assert all(len(chunk.keys) <= 2 for chunk in by_count)
+    by_bytes = plan(TOPOLOGY, sizes, BatchLimits(max_bytes=25))
+    assert all(len(chunk.keys) <= 2 for chunk in by_bytes)
+    huge = plan(
+        Topology(1, (Shard("s0", "http://a"),)), {"t:x": 99}, BatchLimits(max_bytes=5)
+    )
+    assert huge == [Chunk("s0", ("t:x",))]
+
+
+def _seed(cluster: FakeCluster) -> None:
+    client = cluster.client()
+    for uuid in ("1", "2", "3", "4", "5"):
+        client.put("relational", "users", uuid, {"id": uuid})
+    cluster.requests.clear()
+
+
+def test_batch_get_across_three_shards() -> None:
+    cluster = FakeCluster(3)
+    _seed(cluster)
+    assert (
+        len({id(cluster.holder(f"relational.default.users:{u}")) for u in "12345"}) > 1
+    )
+    result = cluster.client().batch_get("relational", "users", ["1", "2", "999", "5"])
+    assert result == BatchGetResult(
+        found={"1": {"id": "1"}, "2": {"id": "2"}, "5": {"id": "5"}},
+        missing=["999"],
+        errors={},
+    )
+    batch_posts = [p for p in cluster.paths() if p.endswith("/batch/get")]
+    assert 1 < len(batch_posts) <= 3
+
+
+def test_batch_put_and_delete() -> None:
+    cluster = FakeCluster(3)
+    client = cluster.client()
+    docs = {str(i): {"i": i} for i in range(10)}
+    assert client.batch_put("relational", "users", docs) == BatchWriteResult(
+        succeeded=list(docs)
+    )
+    assert client.get("relational", "users", "7") == {"i": 7}
+    result = client.batch_delete("relational", "users", ["1", "2", "nope"])
+    assert result == BatchWriteResult(succeeded=["1", "2"], missing=["nope"])
+
+
+def test_batch_falls_back_to_per_key_and_remembers() -> None:
+    cluster = FakeCluster(1)
+    cluster.nodes["node0"].batch_routes = False
+    client = cluster.client()
+    assert client.batch_put("relational", "users", {"1": {"a": 1}}).succeeded == ["1"]
+    result = client.batch_get("relational", "users", ["1", "2"])
+    assert result == BatchGetResult(found={"1": {"a": 1}}, missing=["2"])
+    deleted = client.batch_delete("relational", "users", ["1", "2"])
+    assert deleted == BatchWriteResult(succeeded=["1"], missing=["2"])
+    assert [p for p in cluster.paths() if "/batch/" in p] == ["POST node0/batch/put"]
+
+
+def test_failed_shard_marks_each_key() -> None:
+    cluster = FakeCluster(3)
+    _seed(cluster)
+    broken = cluster.holder("relational.default.users:1")
+
+    def handler(request: httpx.Request) -> httpx.Response | None:
+        if request.url.host in broken.endpoint and request.url.path == "/batch/get":
+            return error(503, "shard overloaded")
+        return None
+
+    cluster.override = handler
+    client = cluster.client()
+    result = client.batch_get("relational", "users", ["1", "2", "3", "4", "5"])
+    lost = [u for u in "12345" if f"relational.default.users:{u}" in broken.store]
+    assert sorted(result.errors) == lost
+    assert all("503 Service Unavailable" in reason for reason in result.errors.values())
+    assert all("shard overloaded" in reason for reason in result.errors.values())
+    assert sorted([*result.found, *result.errors]) == list("12345")
+
+
+def test_missing_outcome_is_reported_not_dropped() -> None:
+    cluster = FakeCluster(1)
+
+    def handler(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path == "/batch/get":
+            return httpx.Response(200, json={"found": {}, "missing": [], "errors": {}})
+        return None
+
+    cluster.override = handler
+    client = cluster.client()
+    result = client.batch_get("relational", "users", ["1"])
+    assert result.errors == {"1": "shard 's0' reported no outcome for this key"}

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from themis._keys import urn, urn_from_wire_key, wire_key
+
+
+def test_wire_key_and_urn_layout() -> None:
+    assert (
+        wire_key("relational", "default", "users", "42")
+        == "relational.default.users:42"
+    )
+    assert urn("relational", "default", "users", "42") == (
+        "urn:themis:relational:default:users:42"
+    )
+
+
+def test_urn_from_wire_key_only_for_sdk_keys() -> None:
+    assert urn_from_wire_key("graph.ns.people:a.b") == "urn:themis:graph:ns:people:a.b"
+    assert urn_from_wire_key("users:42") is None
+    assert urn_from_wire_key("a.b:42") is None
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        (("", "default", "users", "1"), "model must be a non-empty string, got ''"),
+        (
+            ("rel", "default", "us:ers", "1"),
+            "collection must not contain ':', got 'us:ers'",
+        ),
+        (("rel", "default", "users", "a:b"), "uuid must not contain ':', got 'a:b'"),
+        (("rel", "default", "users", ""), "uuid must be a non-empty string, got ''"),
+        (("rel", "default", "a.b", "1"), "collection must not contain '.', got 'a.b'"),
+    ],
+)
+def test_wire_key_rejects_bad_parts(
+    parts: tuple[str, str, str, str], message: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        wire_key(*parts)
+    assert str(info.value) == message
