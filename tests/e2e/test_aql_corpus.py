@@ -11,21 +11,44 @@ import orjson
 import pytest
 
 from tests.aql.corpus import CASES, COLLECTIONS, GRAPHS, INDEXES, Case
-from themis.server.launcher import NodeProcess
+from themis import ThemisClient, _routing
+from themis.server.launcher import LocalCluster, NodeProcess
 
 VALID = [case for case in CASES if case.error is None]
 INVALID = [case for case in CASES if case.error is not None]
+# The SDK refuses an empty query itself, before any request.
+INVALID_SENDABLE = [case for case in INVALID if case.query.strip()]
 
 
 def load_dataset(url: str) -> None:
     """Store the corpus dataset, its indexes and its named graph on a node."""
+    items = [
+        {"key": f"{name}:{doc['_key']}", "blob": _blob(doc)}
+        for name, docs in COLLECTIONS.items()
+        for doc in docs
+    ]
     with httpx.Client(base_url=url, timeout=30.0) as http:
-        items = [
-            {"key": f"{name}:{doc['_key']}", "blob": _blob(doc)}
-            for name, docs in COLLECTIONS.items()
-            for doc in docs
-        ]
         assert http.post("/batch/put", json={"items": items}).json()["failed"] == {}
+    define_schema(url)
+
+
+def load_dataset_sharded(shards: dict[str, str]) -> None:
+    """Store the corpus dataset on the shards that own each key, as the SDK would."""
+    placed: dict[str, list[dict[str, str]]] = {url: [] for url in shards.values()}
+    for name, docs in COLLECTIONS.items():
+        for doc in docs:
+            key = f"{name}:{doc['_key']}"
+            owner = _routing.owner(list(shards), _routing.routing_key(key))
+            placed[shards[owner]].append({"key": key, "blob": _blob(doc)})
+    for url, items in placed.items():
+        response = httpx.post(f"{url}/batch/put", json={"items": items}, timeout=30)
+        assert response.json()["failed"] == {}
+        define_schema(url)
+
+
+def define_schema(url: str) -> None:
+    """Create the corpus indexes and named graph on one node."""
+    with httpx.Client(base_url=url, timeout=30.0) as http:
         for collection, path, kind in INDEXES:
             body = {"table": collection, "column": ".".join(path), "type": kind}
             http.post("/index/create", json=body).raise_for_status()
@@ -153,3 +176,39 @@ def test_explain_names_the_index(corpus_node: httpx.Client) -> None:
 
 def test_node_unhurt_by_queries(corpus_node: httpx.Client, tmp_path: Path) -> None:
     assert corpus_node.get("/health").json()["status"] == "healthy"
+
+
+@pytest.fixture(scope="module")
+def corpus_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ThemisClient]:
+    root = tmp_path_factory.mktemp("corpus-cluster")
+    with LocalCluster(root, shards=3) as cluster:
+        load_dataset_sharded({str(n.shard_id): n.url for n in cluster.nodes})
+        with ThemisClient(endpoints=cluster.urls[:1]) as client:
+            yield client
+
+
+@pytest.mark.parametrize("case", VALID, ids=[c.query[:60] for c in VALID])
+def test_corpus_case_on_three_shards(corpus_cluster: ThemisClient, case: Case) -> None:
+    result = corpus_cluster.query(case.query, params=case.bind_vars or None)
+    assert_same(case, result.items)
+
+
+@pytest.mark.parametrize("case", VALID, ids=[c.query[:60] for c in VALID])
+def test_corpus_case_paged_on_three_shards(
+    corpus_cluster: ThemisClient, case: Case
+) -> None:
+    params = case.bind_vars or None
+    rows = list(corpus_cluster.query_iter(case.query, params=params, batch_size=3))
+    assert_same(case, rows)
+
+
+@pytest.mark.parametrize(
+    "case", INVALID_SENDABLE, ids=[c.query[:60] for c in INVALID_SENDABLE]
+)
+def test_corpus_error_on_three_shards(corpus_cluster: ThemisClient, case: Case) -> None:
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        corpus_cluster.query(case.query, params=case.bind_vars or None)
+    assert caught.value.response.status_code == 400
+    assert caught.value.response.json()["message"] == case.message

@@ -31,6 +31,7 @@ class FakeNode:
     vectors: dict[str, list[float]] = field(default_factory=dict)
     batch_routes: bool = True
     down: bool = False
+    cluster: list[FakeNode] = field(default_factory=list)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -84,7 +85,11 @@ class FakeNode:
         )
 
     def _query(self, body: Any) -> dict[str, Any]:
-        rows = [json.loads(self.store[key]) for key in sorted(self.store)]
+        # Like a real node, a cluster-scoped query covers every shard's data.
+        coordinating = body.get("scope") != "local" and self.cluster
+        stores = [node.store for node in self.cluster] if coordinating else [self.store]
+        merged = {key: blob for store in stores for key, blob in store.items()}
+        rows = [json.loads(merged[key]) for key in sorted(merged)]
         if not body["use_cursor"]:
             return {"entities": rows, "count": len(rows)}
         size = body["batch_size"] or 2
@@ -120,6 +125,8 @@ class FakeCluster:
         self.nodes = {
             f"node{i}": FakeNode(f"s{i}", f"http://node{i}:8765") for i in range(shards)
         }
+        for node in self.nodes.values():
+            node.cluster = list(self.nodes.values())
         self.requests: list[httpx.Request] = []
         self.topology_fetches = 0
         self.override: Override | None = None

@@ -35,18 +35,17 @@ def test_urn_query_goes_to_owner_only() -> None:
     assert {"i": 4} in result.items
 
 
-def test_scatter_gather_concatenates_and_sends_namespace() -> None:
+def test_cluster_query_goes_to_one_coordinator_with_namespace() -> None:
     cluster = FakeCluster(3)
     _seed(cluster, 9)
     result = cluster.client().query("FOR u IN users RETURN u", params={"x": 1})
     assert sorted(row["i"] for row in result.items) == list(range(9))
     assert result.entities == result.items
     assert result.count == 9 and not result.has_more and result.next_cursor is None
-    assert set(result.raw["shards"]) == {"s0", "s1", "s2"}
     bodies = [
         json.loads(r.content) for r in cluster.requests if r.url.path == "/query/aql"
     ]
-    assert len(bodies) == 3
+    assert len(bodies) == 1
     assert bodies[0] == {
         "query": "FOR u IN users RETURN u",
         "namespace": "default",
@@ -72,7 +71,7 @@ def test_single_shard_passes_result_through() -> None:
     }
 
 
-def test_composite_cursor_loop_terminates_and_loses_nothing() -> None:
+def test_cursor_pages_return_to_their_coordinator() -> None:
     cluster = FakeCluster(3)
     _seed(cluster, 20)
     client = cluster.client()
@@ -82,10 +81,13 @@ def test_composite_cursor_loop_terminates_and_loses_nothing() -> None:
     pages = 1
     while page.has_more:
         assert page.next_cursor is not None
+        assert page.next_cursor.startswith("c1.")
         page = client.query(aql, use_cursor=True, cursor=page.next_cursor)
         rows.extend(page.items)
         pages += 1
         assert pages < 50
+    hosts = {r.url.host for r in cluster.requests if r.url.path == "/query/aql"}
+    assert len(hosts) == 1
     assert page.next_cursor is None
     assert sorted(row["i"] for row in rows) == list(range(20))
     assert len(rows) == 20

@@ -1,9 +1,16 @@
-"""Query and vector-search planning: single-shard routing and scatter-gather.
+"""Query and vector-search planning: routing, coordination and scatter-gather.
 
-A query naming a ``urn:themis:`` resource goes to the shard owning the first such URN;
-any other query goes to every shard. Several shards' pages are combined by a
-:class:`Merger` and, in cursor mode, their tokens are folded into one composite token
-``urlsafe-base64(JSON {shard id: token or "done"})``.
+A query naming a ``urn:themis:`` resource runs on the shard owning the first such URN,
+over that shard's data only (``scope: local``). Any other query goes to one node of
+the cluster, chosen by rendezvous hashing of the query text, which coordinates it over
+every shard with its own query engine, so that SORT, LIMIT, COLLECT and joins mean on
+N shards what they mean on one. Its cursor tokens are wrapped with the coordinator's
+shard id (``c1.urlsafe-base64(JSON {"s": shard id, "t": token})``) so that the
+following pages return to it.
+
+Vector search still scatter-gathers: every shard answers its nearest hits and a
+:class:`Merger` combines the pages, folding the shards' tokens into one composite
+token ``urlsafe-base64(JSON {shard id: token or "done"})``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from themis import _routing
 from themis._core.effects import (
     LOAD_TOPOLOGY,
     Call,
@@ -188,13 +196,66 @@ def query(
         reply: Reply = yield _routed(make_call(None, cursor), urn)
         return page_from_payload(reply.object())
     topology: Topology = yield LOAD_TOPOLOGY
-    return (yield from scatter(topology, make_call, cursor, use_cursor, merger))
+    if len(topology.shards) == 1:
+        reply = yield make_call(topology.shards[0].id, cursor)
+        return page_from_payload(reply.object())
+    if merger is not None:
+        return (yield from scatter(topology, make_call, cursor, use_cursor, merger))
+    if cursor is None:
+        coordinator, token = _routing.owner(topology.shard_ids, aql), None
+    else:
+        coordinator, token = decode_coordinated(cursor, topology)
+    reply = yield make_call(coordinator, token)
+    page = page_from_payload(reply.object())
+    if page.next_cursor is not None:
+        page.next_cursor = encode_coordinated(coordinator, page.next_cursor)
+    return page
+
+
+_COORDINATED = "c1."
+
+
+def encode_coordinated(shard_id: str, token: str) -> str:
+    """Wraps a coordinator's token with its shard id."""
+    raw = orjson.dumps({"s": shard_id, "t": token})
+    return _COORDINATED + base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_coordinated(cursor: str, topology: Topology) -> tuple[str, str]:
+    """Unwraps a token made by :func:`encode_coordinated`.
+
+    Raises:
+        ValueError: The token is not such a token, or names a shard that the
+            topology no longer has.
+    """
+    payload: Any = None
+    if cursor.startswith(_COORDINATED):
+        try:
+            raw = base64.urlsafe_b64decode(cursor[len(_COORDINATED) :].encode())
+            payload = orjson.loads(raw)
+        except (binascii.Error, ValueError):
+            payload = None
+    if not isinstance(payload, dict) or not all(
+        isinstance(payload.get(name), str) for name in ("s", "t")
+    ):
+        raise ValueError(
+            "expected a cursor returned by an earlier page of this query, "
+            f"got {cursor[:80]!r}; restart the query without a cursor"
+        )
+    if payload["s"] not in topology.shard_ids:
+        raise ValueError(
+            f"the cursor's coordinator {payload['s']!r} is not in topology version "
+            f"{topology.version}; restart the query without a cursor"
+        )
+    return str(payload["s"]), str(payload["t"])
 
 
 def _routed(call: Call, urn: str) -> Call:
-    return Call(
-        call.method, call.path, body=call.body, route_key=urn, headers=call.headers
-    )
+    body = dict(call.body or {}) if isinstance(call.body, Mapping) else call.body
+    if isinstance(body, dict):
+        # The URN names one shard's data: no coordination over the cluster.
+        body["scope"] = "local"
+    return Call(call.method, call.path, body=body, route_key=urn, headers=call.headers)
 
 
 def scatter(

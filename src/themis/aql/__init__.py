@@ -15,6 +15,7 @@ from themis.aql.errors import (
     AqlExecutionError,
     AqlLimitError,
     AqlParseError,
+    SourceFailure,
 )
 from themis.aql.memory import MemorySource
 from themis.aql.query import Query, compile_query
@@ -33,5 +34,6 @@ __all__ = [
     "IndexInfo",
     "MemorySource",
     "Query",
+    "SourceFailure",
     "compile_query",
 ]

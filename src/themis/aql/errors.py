@@ -8,6 +8,7 @@ __all__ = [
     "AqlExecutionError",
     "AqlLimitError",
     "AqlParseError",
+    "SourceFailure",
 ]
 
 
@@ -39,3 +40,11 @@ class AqlExecutionError(AqlError):
 
 class AqlLimitError(AqlError):
     """The query exceeded its time or memory budget."""
+
+
+class SourceFailure(Exception):
+    """Base for errors a `DataSource` raises on purpose (a shard that does not answer).
+
+    The engine passes them through unchanged, so the caller can report them as what
+    they are instead of as a query error.
+    """

@@ -11,7 +11,12 @@ from themis.aql._parser import parse
 from themis.aql._planner import Pipeline, Planner
 from themis.aql._scope import Scope
 from themis.aql.budget import Budget
-from themis.aql.errors import AqlBindError, AqlError, AqlExecutionError
+from themis.aql.errors import (
+    AqlBindError,
+    AqlError,
+    AqlExecutionError,
+    SourceFailure,
+)
 from themis.aql.source import DataSource
 
 __all__ = ["Query", "compile_query"]
@@ -100,7 +105,7 @@ def _guarded(rows: Iterator[Any]) -> Iterator[Any]:
     """Turn stray Python errors into AqlExecutionError so none reaches HTTP as 500."""
     try:
         yield from rows
-    except AqlError:
+    except (AqlError, SourceFailure):
         raise
     except RecursionError as error:
         raise AqlExecutionError("query nesting is too deep") from error

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from themis import _json, _routing
-from themis.aql import Bound, GraphDefinition, IndexInfo
+from themis.aql import Bound, GraphDefinition, IndexInfo, SourceFailure
 from themis.aql._values import sort_key
 from themis.server.documents import decode_document
 from themis.server.errors import ServerError, Unavailable
@@ -55,7 +55,7 @@ class ShardFailures:
             Unavailable: partial results were not asked for.
         """
         if not self.allow_partial:
-            raise Unavailable(
+            raise ShardUnavailable(
                 f"shard {peer.shard_id!r} at {peer.url} did not answer: {exc}; "
                 "retry, or ask for partial results with 'allow_partial': true"
             ) from exc
@@ -96,22 +96,16 @@ class ClusterSource:
         self._namespace = namespace
         self._http = http
         self._failures = failures
-        self._collections: set[str] | None = None
+        self._collections: dict[str, set[str]] | None = None
 
     def has_collection(self, name: str) -> bool:
-        if self._local.has_collection(name):
-            return True
-        if self._collections is None:
-            self._collections = set()
-            for _, body in self._each_peer("GET", "/_internal/collections"):
-                self._collections.update(body["collections"])
-        return name in self._collections
+        return self._local.has_collection(name) or bool(self._holders(name))
 
     def scan(self, name: str) -> Iterator[dict[str, Any]]:
-        streams = [self._local.scan(name)]
-        streams += [
-            self._remote_rows(peer, _SCAN, {"@c": name}) for peer in self._peers
-        ]
+        binds = {"@c": name}
+        streams = [self._remote_rows(p, _SCAN, binds) for p in self._holders(name)]
+        if self._local.has_collection(name):
+            streams.append(self._local.scan(name))
         return heapq.merge(*streams, key=_key_order)
 
     def index_scan(
@@ -123,8 +117,9 @@ class ClusterSource:
         descending: bool = False,
     ) -> Iterator[dict[str, Any]]:
         text, binds = _range_query(name, field, low, high, descending)
-        streams = [self._local_rows(text, binds)]
-        streams += [self._remote_rows(peer, text, binds) for peer in self._peers]
+        streams = [self._remote_rows(peer, text, binds) for peer in self._holders(name)]
+        if self._local.has_collection(name):
+            streams.append(self._local_rows(text, binds))
         order = _field_order(field)
         return heapq.merge(*streams, key=order, reverse=descending)
 
@@ -161,6 +156,15 @@ class ClusterSource:
         for _, reply in self._each_peer("POST", "/_internal/edges", body):
             found += reply["edges"]
         return iter(sorted(found, key=lambda edge: str(edge["_id"])))
+
+    def _holders(self, name: str) -> list[Peer]:
+        """The peers holding documents of a collection (asked once per query)."""
+        if self._collections is None:
+            self._collections = {}
+            for peer, body in self._each_peer("GET", "/_internal/collections"):
+                self._collections[peer.shard_id] = set(body["collections"])
+        known = self._collections
+        return [p for p in self._peers if name in known.get(p.shard_id, ())]
 
     def indexes(self, name: str) -> Sequence[IndexInfo]:
         return ()
@@ -234,7 +238,11 @@ class ClusterSource:
             yield peer, _json.loads(response.content)
 
 
-class ShardQueryError(ServerError):
+class ShardUnavailable(Unavailable, SourceFailure):
+    """A shard did not answer its part of a query (503)."""
+
+
+class ShardQueryError(ServerError, SourceFailure):
     """A shard refused its part of a query (a 4xx it answered)."""
 
     status_code = 400
