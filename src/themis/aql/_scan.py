@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from themis.aql._context import Context, Evaluator, Frame
 from themis.aql._nodes import Sort
 from themis.aql._values import sort_key
@@ -103,7 +105,7 @@ class CollectionScan:
         self, name: str, choice: Choice, frame: Frame, ctx: Context
     ) -> Iterator[dict[str, Any]]:
         if choice.field is None:
-            return ctx.source.scan(name)
+            return self._full_scan(name, frame, ctx)
         low, high = _bounds(choice.conditions, frame, ctx)
         descending = self.sort_hint is not None and self.sort_hint[1]
         docs = ctx.source.index_scan(
@@ -114,6 +116,20 @@ class CollectionScan:
             return iter(sorted(docs, key=lambda doc: str(doc["_key"])))
         return docs
 
+    def _full_scan(
+        self, name: str, frame: Frame, ctx: Context
+    ) -> Iterator[dict[str, Any]]:
+        scan_containing = getattr(ctx.source, "scan_containing", None)
+        if scan_containing is None:
+            return ctx.source.scan(name)
+        values = [
+            c.value(frame, ctx)
+            for c in self.candidates
+            if c.op == "==" and c.path[0] not in _SYSTEM_ATTRIBUTES
+        ]
+        needles = [n for n in map(json_needle, values) if n is not None]
+        return scan_containing(name, needles) if needles else ctx.source.scan(name)
+
     def describe(self, ctx: Context) -> dict[str, Any]:
         choice = self.choose(ctx)
         info: dict[str, Any] = {"type": "EnumerateCollection", "collection": None}
@@ -123,6 +139,25 @@ class CollectionScan:
             info["index"] = {"field": ".".join(choice.field), "use": choice.kind}
             info["ordered"] = choice.ordered
         return info
+
+
+# Added by the source when a document is read, so they never occur in stored text.
+_SYSTEM_ATTRIBUTES = frozenset({"_key", "_id", "_urn"})
+
+
+def json_needle(value: Any) -> bytes | None:
+    """Bytes that the JSON text of any document holding ``value`` must contain.
+
+    Only strings and booleans qualify: their JSON text is unique unless escapes are
+    used, and a source that skips documents by needle must decode every document
+    whose text holds a backslash. Numbers have many spellings (5, 5.0, 5e0).
+    """
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if not isinstance(value, str):
+        return None
+    needle = orjson.dumps(value)
+    return None if b"\\" in needle else needle
 
 
 def _pushdown_paths(

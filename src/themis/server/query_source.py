@@ -5,15 +5,41 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from themis import _json
 from themis.aql import Bound, GraphDefinition, IndexInfo
-from themis.server.documents import decode_document, has_collection, scan_collection
+from themis.server.documents import decode_document, has_collection
 from themis.server.errors import ServerError
 from themis.server.indexes import IndexCatalog, scan_index
-from themis.server.keys import decode_storage_key, parse_key
+from themis.server.keys import collection_prefix, parse_key
 from themis.server.storage import ReadView
 
 EdgeReader = Callable[[ReadView, str, str, str | None], Iterator[dict[str, Any]]]
 GraphReader = Callable[[ReadView, str], GraphDefinition | None]
+
+
+class _IdMaker:
+    """Adds ``_key``, ``_id`` and ``_urn`` to the documents of one collection.
+
+    Scans are the hot path of queries; deriving the ids from the key tail with
+    preformatted prefixes avoids building a `DocKey` per document.
+    """
+
+    def __init__(self, namespace: str, collection: str) -> None:
+        self._plain = f"{collection}:"
+        self._namespace = namespace
+        self._collection = collection
+
+    def stamp(self, doc: dict[str, Any], tail: bytes) -> None:
+        pk, _, model = tail.decode().partition("\x1f")
+        doc["_key"] = pk
+        if model:
+            doc["_id"] = f"{model}.{self._namespace}.{self._collection}:{pk}"
+        else:
+            doc["_id"] = self._plain + pk
+        urn_model = model or "relational"
+        doc["_urn"] = (
+            f"urn:themis:{urn_model}:{self._namespace}:{self._collection}:{pk}"
+        )
 
 
 class SnapshotSource:
@@ -45,8 +71,25 @@ class SnapshotSource:
         return has_collection(self._view, self._namespace, name)
 
     def scan(self, name: str) -> Iterator[dict[str, Any]]:
-        for key, blob in scan_collection(self._view, self._namespace, name):
-            yield decode_document(key, blob)
+        return self.scan_containing(name, ())
+
+    def scan_containing(
+        self, name: str, needles: Sequence[bytes]
+    ) -> Iterator[dict[str, Any]]:
+        """Documents in ``_key`` order, skipping those whose text lacks a needle.
+
+        The engine passes needles that every matching document's JSON text must
+        contain; testing bytes is far cheaper than decoding the document. Texts with
+        escapes are always decoded, since an escape can spell a needle differently.
+        """
+        ids = _IdMaker(self._namespace, name)
+        prefix = collection_prefix(self._namespace, name)
+        for raw, blob in self._view.scan("docs", prefix):
+            if needles and b"\\" not in blob and not all(n in blob for n in needles):
+                continue
+            doc: dict[str, Any] = _json.loads(blob)
+            ids.stamp(doc, raw[len(prefix) :])
+            yield doc
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
         try:
@@ -84,12 +127,16 @@ class SnapshotSource:
         )
         low_end = None if low is None else (low.value, low.inclusive)
         high_end = None if high is None else (high.value, high.inclusive)
+        ids = _IdMaker(self._namespace, name)
+        skip = len(collection_prefix(self._namespace, name))
         for raw in scan_index(
             self._view, definition, low_end, high_end, descending=descending
         ):
             blob = self._view.get("docs", raw)
             if blob is not None:
-                yield decode_document(decode_storage_key(raw), blob)
+                doc: dict[str, Any] = _json.loads(blob)
+                ids.stamp(doc, raw[skip:])
+                yield doc
 
     def graph(self, name: str) -> GraphDefinition | None:
         if self._graph_reader is None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import lmdb
 
@@ -140,11 +140,12 @@ class _TxnView:
         first = max(prefix, start) if start is not None else prefix
         if not cursor.set_range(first):
             return
-        for key, value in cursor:
-            raw = bytes(key)
-            if not raw.startswith(prefix):
+        # Transactions are opened with buffers=False, so keys and values are bytes.
+        entries = cast("Iterator[tuple[bytes, bytes]]", iter(cursor))
+        for key, value in entries:
+            if not key.startswith(prefix):
                 return
-            yield raw, bytes(value)
+            yield key, value
 
 
 class Snapshot(_TxnView):

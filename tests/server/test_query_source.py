@@ -1,0 +1,81 @@
+"""The node's AQL data source: system attributes and the needle prefilter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from themis.aql import compile_query
+from themis.server.keys import parse_key
+from themis.server.node import NodeConfig, open_node
+from themis.server.state import NodeState
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[NodeState]:
+    state = open_node(NodeConfig(data_dir=tmp_path, durable=False))
+    yield state
+    state.storage.close()
+
+
+def _put(node: NodeState, key: str, blob: str) -> None:
+    asyncio.run(node.documents.put_many([(parse_key(key), blob.encode())]))
+
+
+def _query(node: NodeState, text: str, **binds: Any) -> list[Any]:
+    with node.storage.snapshot() as view:
+        source = node.query_source(view, "default")
+        return list(compile_query(text).execute(source, binds))
+
+
+def test_documents_carry_key_id_and_urn(node: NodeState) -> None:
+    _put(node, "relational.default.users:7", '{"name": "Ann"}')
+    _put(node, "users:8", '{"name": "Ben"}')
+
+    rows = _query(node, "FOR u IN users RETURN u")
+
+    assert rows == [
+        {
+            "name": "Ann",
+            "_key": "7",
+            "_id": "relational.default.users:7",
+            "_urn": "urn:themis:relational:default:users:7",
+        },
+        {
+            "name": "Ben",
+            "_key": "8",
+            "_id": "users:8",
+            "_urn": "urn:themis:relational:default:users:8",
+        },
+    ]
+
+
+def test_escaped_text_still_matches_an_equality_filter(node: NodeState) -> None:
+    _put(node, "users:a", '{"city": "\\u0042erlin"}')
+    _put(node, "users:b", '{"city": "Berlin"}')
+    _put(node, "users:c", '{"city": "Bonn"}')
+
+    rows = _query(node, "FOR u IN users FILTER u.city == @c RETURN u._key", c="Berlin")
+
+    assert rows == ["a", "b"]
+
+
+def test_filters_on_system_attributes_are_not_prefiltered(node: NodeState) -> None:
+    _put(node, "users:alice", '{"city": "Berlin"}')
+
+    rows = _query(node, 'FOR u IN users FILTER u._key == "alice" RETURN u.city')
+
+    assert rows == ["Berlin"]
+
+
+def test_boolean_needles_keep_exact_semantics(node: NodeState) -> None:
+    _put(node, "users:a", '{"active": true, "note": "false"}')
+    _put(node, "users:b", '{"active": false}')
+
+    rows = _query(node, "FOR u IN users FILTER u.active == false RETURN u._key")
+
+    assert rows == ["b"]
