@@ -51,11 +51,14 @@ def main() -> None:
     """Run both measurements and print times and ratios."""
     docs = _documents()
     sqlite_plain, sqlite_indexed, expected = _sqlite(docs)
-    with tempfile.TemporaryDirectory() as root, NodeProcess(Path(root)) as node:
-        with ThemisClient(endpoints=[node.url]) as client:
-            client.batch_put("relational", "items", docs)
-            _compare(client, node.url, expected, sqlite_plain, sqlite_indexed)
-            _paging(client)
+    with (
+        tempfile.TemporaryDirectory() as root,
+        NodeProcess(Path(root)) as node,
+        ThemisClient(endpoints=[node.url]) as client,
+    ):
+        client.batch_put("relational", "items", docs)
+        _compare(client, node.url, expected, sqlite_plain, sqlite_indexed)
+        _paging(client)
 
 
 def _sqlite(docs: dict[str, dict[str, Any]]) -> tuple[float, float, list[str]]:
