@@ -3,7 +3,8 @@
 Run with ``python -m benchmarks.bench_vectors``. It starts a node on a temporary
 directory, inserts random vectors in batches, then measures search throughput and
 recall@10 of the node, of a faiss HNSW index built in-process with the node's
-parameters, and of exact numpy search, and prints the ratios.
+parameters (M, efConstruction, efSearch), and of exact numpy search, and prints the
+ratios. The goal is recall@10 >= 0.95 at >= 0.5 of raw faiss throughput.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import faiss
 import httpx
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from themis.server.launcher import NodeProcess
 
@@ -26,9 +28,12 @@ QUERIES = 300
 BATCH = 2_000
 CLIENTS = 4
 K = 10
-M, EF_CONSTRUCTION, EF_SEARCH = 16, 200, 512
+# M=16 reached recall@10 0.80 at efSearch 512 on this data; M=32 reaches 0.96 with a
+# cheaper build (efConstruction 128). Raw faiss uses the same three parameters.
+M, EF_CONSTRUCTION, EF_SEARCH = 32, 128, 512
 
 Matrix = npt.NDArray[np.float32]
+JSON = {"Content-Type": "application/json"}
 
 
 def exact_top(data: Matrix, queries: Matrix) -> list[set[int]]:
@@ -47,14 +52,23 @@ def insert(url: str, data: Matrix) -> float:
     """Insert every vector in batches; returns seconds taken."""
     started = time.perf_counter()
     with httpx.Client(base_url=url, timeout=300.0) as http:
+        index = {
+            "collection": "vectors",
+            "dimension": DIMENSION,
+            "M": M,
+            "efConstruction": EF_CONSTRUCTION,
+            "efSearch": EF_SEARCH,
+        }
+        http.post("/vector/index", json=index).raise_for_status()
         for start in range(0, len(data), BATCH):
             items = [
                 {"pk": str(i), "vector": data[i].tolist(), "fields": {"i": i}}
                 for i in range(start, min(start + BATCH, len(data)))
             ]
-            http.post("/vector/batch_insert", json={"items": items}).raise_for_status()
-        config = {"efSearch": EF_SEARCH}
-        http.put("/vector/index/config", json=config).raise_for_status()
+            body = orjson.dumps({"items": items})
+            http.post(
+                "/vector/batch_insert", content=body, headers=JSON
+            ).raise_for_status()
     return time.perf_counter() - started
 
 
@@ -62,10 +76,9 @@ def http_search(url: str, queries: Matrix) -> tuple[float, list[list[int]]]:
     """Queries per second over HTTP with a few concurrent clients, and the ids."""
 
     def one(query: Matrix) -> list[int]:
-        response = client.post(
-            "/vector/search", json={"vector": query.tolist(), "k": K}
-        )
-        return [int(r["pk"]) for r in response.json()["results"]]
+        body = orjson.dumps({"vector": query.tolist(), "k": K})
+        response = client.post("/vector/search", content=body, headers=JSON)
+        return [int(r["pk"]) for r in orjson.loads(response.content)["results"]]
 
     client = httpx.Client(base_url=url, timeout=60.0)
     with ThreadPoolExecutor(CLIENTS) as pool:

@@ -14,6 +14,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "the themis command needs the server extra: pip install 'themis[server]'"
     ) from exc
 
+from themis.aql import Budget
+from themis.server.http import DEFAULT_MAX_BODY_BYTES
 from themis.server.node import DEFAULT_PORT, HttpServer, NodeConfig, serve
 
 app = typer.Typer(
@@ -40,6 +42,16 @@ def serve_command(
     server: Annotated[
         HttpServer, typer.Option(help="ASGI server to run on.")
     ] = HttpServer.GRANIAN,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1024, help="Largest request body accepted (413 above).")
+    ] = DEFAULT_MAX_BODY_BYTES,
+    query_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds one query may run (400 after).")
+    ] = 30.0,
+    query_max_rows: Annotated[
+        int,
+        typer.Option(min=1000, help="Rows one query may hold in memory (400 above)."),
+    ] = 1_000_000,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run one node in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
@@ -51,6 +63,8 @@ def serve_command(
         shard_id=shard_id,
         topology=topology,
         server=server,
+        max_body_bytes=max_body_bytes,
+        query_budget=Budget(max_seconds=query_timeout, max_rows=query_max_rows),
     )
     serve(config, ready=lambda: err_console.print(f"themis node on {config.url}"))
 

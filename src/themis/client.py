@@ -26,7 +26,6 @@ from themis._core.effects import (
 from themis._core.retry import RetryPolicy
 from themis._core.session import Session
 from themis._core.topology import Topology
-from themis._core.vectors import vector_insert
 from themis.errors import ThemisError, http_error
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
 
@@ -166,19 +165,24 @@ class ThemisClient:
         use_cursor: bool = False,
         cursor: str | None = None,
         batch_size: int | None = None,
+        allow_partial: bool = False,
     ) -> QueryResult:
         """Runs an AQL query.
 
         A query naming a ``urn:themis:`` resource runs on the shard that owns it; any
-        other runs on every shard and the results are concatenated. With
-        ``use_cursor`` the result is one page; pass its ``next_cursor`` back while
-        ``has_more`` is true.
+        other is coordinated by one node over every shard. With ``use_cursor`` the
+        result is one page; pass its ``next_cursor`` back while ``has_more`` is true.
+        With ``allow_partial`` a shard that does not answer is left out instead of
+        failing the query, and a whole (non-cursor) result names it in
+        ``missing_shards``.
 
         Raises:
             QueryError: The query was rejected.
             ValueError: ``cursor`` did not come from this query.
         """
-        op = self._session.query(aql, params, use_cursor, cursor, batch_size)
+        op = self._session.query(
+            aql, params, use_cursor, cursor, batch_size, allow_partial=allow_partial
+        )
         return self._run(op)
 
     def query_iter(
@@ -206,7 +210,12 @@ class ThemisClient:
         direction: str = "outbound",
         min_depth: int = 0,
     ) -> list[str]:
-        """Returns the ``_id`` of every vertex reached from ``start``."""
+        """Returns the ``_id`` of every vertex reached from ``start``, breadth-first.
+
+        Each vertex appears once, at its shortest depth, in visit order (the start
+        first when ``min_depth`` is 0). On several shards the SDK runs the search
+        itself with ``/graph/neighbors``, with the result one node would give.
+        """
         op = self._session.traverse(start, max_depth, edge_type, direction, min_depth)
         return self._run(op)
 
@@ -220,7 +229,11 @@ class ThemisClient:
         collection: str = "edges",
         attributes: Mapping[str, Any] | None = None,
     ) -> str:
-        """Creates an edge between two vertex ``_id`` values and returns its id."""
+        """Creates an edge between two vertex ``_id`` values and returns its id.
+
+        The edge is stored on the shard owning its key; the SDK generates the key
+        (uuid4 hex) unless ``attributes`` has a ``_key``.
+        """
         op = self._session.add_edge(
             from_id, to_id, edge_type, weight, collection, attributes
         )
@@ -239,7 +252,12 @@ class ThemisClient:
         edge_type: str | None = None,
         weight_attribute: str | None = None,
     ) -> dict[str, Any]:
-        """Returns ``{"vertices", "edges", "distance"}`` of the shortest path."""
+        """Returns ``{"vertices", "edges", "distance"}`` of the shortest path.
+
+        Raises:
+            NotFoundError: No path leads from ``start`` to ``target``.
+            BadRequestError: An edge's ``weight_attribute`` is negative or not a number.
+        """
         op = self._session.shortest_path(
             start, target, direction, edge_type, weight_attribute
         )
@@ -254,15 +272,29 @@ class ThemisClient:
         collection: str | None = None,
         use_cursor: bool = False,
         cursor: str | None = None,
+        batch_size: int | None = None,
     ) -> list[dict[str, Any]] | QueryResult:
         """Finds the nearest vectors on every shard, smallest distance first.
+
+        With ``use_cursor`` the result is one page of ``batch_size`` hits (default
+        100); pass its ``next_cursor`` back while ``has_more`` is true. The pages
+        concatenate to the unpaged ``top_k`` hits, in order, on any topology.
 
         Returns:
             The ``top_k`` hits ``{"pk", "distance", "score"}``, or with ``use_cursor``
             a :class:`QueryResult` page.
+
+        Raises:
+            ValueError: ``cursor`` did not come from this search.
         """
         op = self._session.vector_search(
-            embedding, top_k, metadata_filter, collection, use_cursor, cursor
+            embedding,
+            top_k,
+            metadata_filter,
+            collection,
+            use_cursor,
+            cursor,
+            batch_size,
         )
         result = self._run(op)
         if use_cursor or cursor is not None:
@@ -276,8 +308,13 @@ class ThemisClient:
         collection: str | None = None,
         vector_field: str = "embedding",
     ) -> dict[str, Any]:
-        """Inserts ``{"pk", "vector", "fields"?}`` items on the shards owning them."""
-        return self._run(vector_insert(items, collection, vector_field))
+        """Inserts ``{"pk", "vector", "fields"?}`` items on the shards owning them.
+
+        Each item becomes the document ``vector.{namespace}.{collection}:{pk}``
+        (collection ``vectors`` by default) on the shard that owns that key.
+        """
+        op = self._session.vector_insert(items, collection, vector_field)
+        return self._run(op)
 
     def begin_transaction(self, isolation: str = "snapshot") -> Transaction:
         """Begins a transaction; use it as a context manager to commit or roll back."""

@@ -22,6 +22,8 @@ class QueryResult:
         entities: The rows again, under their legacy name.
         count: The number of rows the server reported (summed over shards).
         raw: The server's response; for several shards ``{"shards": {id: body}}``.
+        missing_shards: With ``allow_partial``, the shards that did not answer and
+            whose rows are therefore absent.
     """
 
     items: list[Any] = field(default_factory=list)
@@ -30,6 +32,7 @@ class QueryResult:
     entities: list[Any] = field(default_factory=list)
     count: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
+    missing_shards: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -69,8 +70,8 @@ def test_http_errors_surface_as_named_branches() -> None:
     assert isinstance(info.value, httpx.HTTPStatusError)
 
 
-def test_graph_calls_route_by_start_vertex() -> None:
-    cluster = FakeCluster(3)
+def test_graph_calls_go_to_traverse_on_one_shard() -> None:
+    cluster = FakeCluster(1)
     client = cluster.client()
     client.put("graph", "people", "alice", {})
     owner = cluster.holder("graph.default.people:alice")
@@ -113,15 +114,23 @@ def test_edges_and_shortest_path() -> None:
         client.add_edge("g.default.v:a", "g.default.v:b", edge_type="knows", weight=2.0)
         == "e1"
     )
+    key = bodies[0][1].pop("_key")
+    assert re.fullmatch(r"[0-9a-f]{32}", key)
     assert bodies[0][1] == {
         "_from": "g.default.v:a",
         "_to": "g.default.v:b",
         "collection": "edges",
+        "namespace": "default",
         "_type": "knows",
         "_weight": 2.0,
     }
     assert client.delete_edge("e1") is True
-    path = client.shortest_path("g.default.v:a", "g.default.v:b", weight_attribute="w")
+    # One shard sees every edge, so it answers the search itself.
+    single = FakeCluster(1)
+    single.override = graph
+    path = single.client().shortest_path(
+        "g.default.v:a", "g.default.v:b", weight_attribute="w"
+    )
     assert path["distance"] == 1
     assert bodies[-1][1] == {
         "start": "g.default.v:a",

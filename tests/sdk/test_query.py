@@ -139,5 +139,6 @@ def test_vector_search_keeps_global_top_k() -> None:
         "vector": [0.0, 0.0],
         "k": 3,
         "filter": {"k": 1},
+        "namespace": "default",
         "use_cursor": False,
     }

@@ -196,7 +196,9 @@ def _run(
 
 def _complete(chunk: Chunk, outcome: Outcome) -> KeyOutcomes:
     if outcome.error is not None:
-        return {key: (Status.FAILED, str(outcome.error)) for key in chunk.keys}
+        # A bare "connection refused" would not tell which shard the key belongs to.
+        reason = f"shard {chunk.shard_id!r} failed: {outcome.error}"
+        return {key: (Status.FAILED, reason) for key in chunk.keys}
     found: KeyOutcomes = outcome.value
     absent = f"shard {chunk.shard_id!r} reported no outcome for this key"
     return {key: found.get(key, (Status.FAILED, absent)) for key in chunk.keys}

@@ -136,7 +136,10 @@ def traverse(
     direction: str,
     edge_type: str | None,
 ) -> Operation[list[str]]:
-    """``POST /graph/traverse`` on the shard owning the start vertex."""
+    """``POST /graph/traverse`` on the shard owning the start vertex.
+
+    Only right on a one-shard topology: a shard sees only the edges it stores.
+    """
     body: dict[str, Any] = {
         "start_vertex": start,
         "max_depth": max_depth,
@@ -150,9 +153,9 @@ def traverse(
     return [str(vertex) for vertex in visited]
 
 
-def add_edge(body: dict[str, Any]) -> Operation[str]:
-    """``POST /graph/edge`` on the shard owning the edge's ``_from`` vertex."""
-    reply: Reply = yield ROUTED.call("POST", "/graph/edge", body["_from"], body=body)
+def add_edge(body: dict[str, Any], key: str) -> Operation[str]:
+    """``POST /graph/edge`` on the shard owning the edge's wire ``key``."""
+    reply: Reply = yield ROUTED.call("POST", "/graph/edge", key, body=body)
     payload = reply.object()
     edge_id = payload.get("id", payload.get("_id"))
     if edge_id is None:
@@ -173,7 +176,10 @@ def delete_edge(edge_id: str, shard_ids: list[str]) -> Operation[bool]:
 
 
 def shortest_path(body: dict[str, Any]) -> Operation[dict[str, Any]]:
-    """``POST /graph/shortest_path`` on the shard owning the start vertex."""
+    """``POST /graph/shortest_path`` on the shard owning the start vertex.
+
+    Only right on a one-shard topology: a shard sees only the edges it stores.
+    """
     reply: Reply = yield ROUTED.call(
         "POST", "/graph/shortest_path", body["start"], body=body
     )

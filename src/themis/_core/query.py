@@ -8,20 +8,23 @@ N shards what they mean on one. Its cursor tokens are wrapped with the coordinat
 shard id (``c1.urlsafe-base64(JSON {"s": shard id, "t": token})``) so that the
 following pages return to it.
 
-Vector search still scatter-gathers: every shard answers its nearest hits and a
-:class:`Merger` combines the pages, folding the shards' tokens into one composite
-token ``urlsafe-base64(JSON {shard id: token or "done"})``.
+:func:`scatter` sends a query to every shard and a :class:`Merger` combines the
+pages, folding the shards' tokens into one composite token
+``urlsafe-base64(JSON {shard id: token or "done"})``; vector search merges with
+:class:`NearestFirst` (see :mod:`themis._core.vectors`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx
 import orjson
 
 from themis import _routing
@@ -48,8 +51,9 @@ __all__ = [
     "page_from_payload",
     "query",
     "query_body",
-    "vector_search",
 ]
+
+logger = logging.getLogger(__name__)
 
 DONE = "done"
 _URN = re.compile(r"urn:themis:[^\s'\"`,;()\[\]{}]+")
@@ -111,6 +115,7 @@ def page_from_payload(payload: Mapping[str, Any]) -> QueryResult:
             break
     next_cursor = payload.get("next_cursor")
     count = payload.get("count")
+    missing = payload.get("missing_shards")
     return QueryResult(
         items=list(rows),
         has_more=bool(payload.get("has_more", False)),
@@ -120,6 +125,7 @@ def page_from_payload(payload: Mapping[str, Any]) -> QueryResult:
         entities=list(rows),
         count=count if isinstance(count, int) else len(rows),
         raw=dict(payload),
+        missing_shards=[str(s) for s in missing] if isinstance(missing, list) else [],
     )
 
 
@@ -162,12 +168,15 @@ def query_body(
     use_cursor: bool,
     cursor: str | None,
     batch_size: int | None,
+    allow_partial: bool = False,
 ) -> dict[str, Any]:
     """Returns the ``POST /query/aql`` body."""
     body: dict[str, Any] = {"query": aql, "namespace": namespace}
     if params is not None:
         body["params"] = dict(params)
     body.update(use_cursor=use_cursor, cursor=cursor, batch_size=batch_size)
+    if allow_partial:
+        body["allow_partial"] = True
     return body
 
 
@@ -202,14 +211,38 @@ def query(
     if merger is not None:
         return (yield from scatter(topology, make_call, cursor, use_cursor, merger))
     if cursor is None:
-        coordinator, token = _routing.owner(topology.shard_ids, aql), None
+        coordinator, reply = yield from _first_page(aql, make_call, topology)
     else:
         coordinator, token = decode_coordinated(cursor, topology)
-    reply = yield make_call(coordinator, token)
+        reply = yield make_call(coordinator, token)
     page = page_from_payload(reply.object())
     if page.next_cursor is not None:
         page.next_cursor = encode_coordinated(coordinator, page.next_cursor)
     return page
+
+
+def _first_page(
+    aql: str, make_call: MakeCall, topology: Topology
+) -> Operation[tuple[str, Reply]]:
+    """Asks the query's coordinator, or the next one in rendezvous order when the
+    first cannot be reached: any node can coordinate, so one dead shard must not
+    fail every query whose text happens to hash to it.
+    """
+    ranked = sorted(
+        topology.shard_ids,
+        key=lambda shard_id: (_routing.score(shard_id, aql), shard_id),
+        reverse=True,
+    )
+    for coordinator in ranked[:-1]:
+        try:
+            reply: Reply = yield make_call(coordinator, None)
+        except httpx.TransportError as exc:
+            logger.info(
+                "coordinator %r unreachable (%s); trying the next", coordinator, exc
+            )
+            continue
+        return coordinator, reply
+    return ranked[-1], (yield make_call(ranked[-1], None))
 
 
 _COORDINATED = "c1."
@@ -312,19 +345,3 @@ def _combine(
     result.has_more = any(token != DONE for token in following.values())
     result.next_cursor = encode_cursor(following) if result.has_more else None
     return result
-
-
-def vector_search(
-    body: Mapping[str, Any], cursor: str | None, use_cursor: bool, top_k: int
-) -> Operation[QueryResult]:
-    """Searches every shard and keeps the nearest ``top_k`` hits overall."""
-
-    def make_call(shard_id: str | None, token: str | None) -> Call:
-        shard_body = dict(body)
-        if token is not None:
-            shard_body["cursor"] = token
-        return Call("POST", "/vector/search", body=shard_body, shard_id=shard_id)
-
-    topology: Topology = yield LOAD_TOPOLOGY
-    merger = NearestFirst(None if use_cursor else top_k)
-    return (yield from scatter(topology, make_call, cursor, use_cursor, merger))

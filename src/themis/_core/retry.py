@@ -20,6 +20,7 @@ IDEMPOTENT_POSTS = frozenset(
         "/vector/search",
         "/graph/traverse",
         "/graph/shortest_path",
+        "/graph/neighbors",
     }
 )
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})

@@ -6,16 +6,18 @@ operation per public method, and run the operation's effects.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
 from themis import _keys
-from themis._core import batch, protocol, query
+from themis._core import batch, protocol, query, traversal, vectors
 from themis._core.effects import LOAD_TOPOLOGY, Call, Operation, Reply
 from themis._core.metadata import MetadataSource, fetch_topology
 from themis._core.retry import RetryPolicy
 from themis._core.topology import Topology, TopologyState, normalize_endpoint
+from themis.errors import ThemisError
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
 
 __all__ = ["Session"]
@@ -109,6 +111,7 @@ class Session:
         cursor: str | None,
         batch_size: int | None,
         scope: protocol.Scope | None = None,
+        allow_partial: bool = False,
     ) -> Operation[QueryResult]:
         """Runs an AQL query; see :func:`themis._core.query.query`."""
         if not isinstance(aql, str) or not aql.strip():
@@ -117,7 +120,13 @@ class Session:
 
         def make_call(shard_id: str | None, token: str | None) -> Call:
             body = query.query_body(
-                aql, self.namespace, params, use_cursor, token, batch_size
+                aql,
+                self.namespace,
+                params,
+                use_cursor,
+                token,
+                batch_size,
+                allow_partial,
             )
             if scope is not None and scope.endpoint is not None:
                 return Call(
@@ -141,13 +150,14 @@ class Session:
         direction: str,
         min_depth: int,
     ) -> Operation[list[str]]:
-        """Traverses the graph from ``start`` on the shard that owns it."""
+        """Traverses the graph breadth-first; see :func:`traversal.traverse`."""
         _check_direction(direction)
         if not 0 <= min_depth <= max_depth:
             raise ValueError(
                 f"expected 0 <= min_depth <= max_depth, got {min_depth} and {max_depth}"
             )
-        return protocol.traverse(start, max_depth, min_depth, direction, edge_type)
+        edges = traversal.EdgeQuery(direction, edge_type)
+        return traversal.traverse(start, min_depth, max_depth, edges)
 
     def shortest_path(
         self,
@@ -157,16 +167,25 @@ class Session:
         edge_type: str | None,
         weight_attribute: str | None,
     ) -> Operation[dict[str, Any]]:
-        """Finds the shortest path from ``start`` to ``target``."""
+        """Finds the shortest path; see :func:`traversal.shortest_path`."""
         _check_direction(direction)
-        body = {
-            "start": start,
-            "target": target,
-            "direction": direction,
-            "edge_type": edge_type,
-            "weight_attribute": weight_attribute,
-        }
-        return protocol.shortest_path(body)
+        edges = traversal.EdgeQuery(direction, edge_type)
+        return traversal.shortest_path(
+            start, target, edges, weight_attribute, self.documents
+        )
+
+    def documents(self, ids: Sequence[str]) -> Operation[dict[str, Any]]:
+        """Reads documents by ``_id`` from their owners; omits the missing ones.
+
+        Raises:
+            ThemisError: A read failed.
+        """
+        keys = {doc_id: doc_id for doc_id in ids}
+        result = yield from batch.batch_get(keys, self.batch_routes, self.batch_limits)
+        if result.errors:
+            doc_id, reason = next(iter(result.errors.items()))
+            raise ThemisError(f"expected to read document {doc_id!r}, got {reason}")
+        return result.found
 
     def vector_search(
         self,
@@ -176,18 +195,32 @@ class Session:
         collection: str | None,
         use_cursor: bool,
         cursor: str | None,
+        batch_size: int | None = None,
     ) -> Operation[QueryResult]:
         """Searches the nearest vectors on every shard."""
         if top_k <= 0:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        if batch_size is not None and batch_size <= 0:
+            raise ValueError(
+                f"batch_size must be a positive integer, got {batch_size!r}"
+            )
         use_cursor = use_cursor or cursor is not None
         body: dict[str, Any] = {"vector": [float(x) for x in embedding], "k": top_k}
         if metadata_filter is not None:
             body["filter"] = dict(metadata_filter)
         if collection is not None:
             body["collection"] = collection
-        body["use_cursor"] = use_cursor
-        return query.vector_search(body, cursor, use_cursor, top_k)
+        body["namespace"] = self.namespace
+        return vectors.vector_search(body, top_k, use_cursor, cursor, batch_size)
+
+    def vector_insert(
+        self,
+        items: Iterable[Mapping[str, Any]],
+        collection: str | None,
+        vector_field: str,
+    ) -> Operation[dict[str, Any]]:
+        """Inserts vectors on the shards owning their documents."""
+        return vectors.vector_insert(items, self.namespace, collection, vector_field)
 
     def add_edge(
         self,
@@ -198,14 +231,28 @@ class Session:
         collection: str,
         attributes: Mapping[str, Any] | None,
     ) -> Operation[str]:
-        """Creates an edge on the shard owning its ``_from`` vertex."""
+        """Creates an edge on the shard owning the edge document's own key.
+
+        The SDK picks the ``_key`` (uuid4 hex) unless ``attributes`` holds one, since
+        the shard that stores an edge is chosen by its key.
+        """
         body: dict[str, Any] = dict(attributes or {})
-        body.update({"_from": from_id, "_to": to_id, "collection": collection})
+        pk = str(body.get("_key") or uuid.uuid4().hex)
+        key = self.key("graph", collection, pk)
+        body.update(
+            {
+                "_from": from_id,
+                "_to": to_id,
+                "_key": pk,
+                "collection": collection,
+                "namespace": self.namespace,
+            }
+        )
         if edge_type is not None:
             body["_type"] = edge_type
         if weight is not None:
             body["_weight"] = weight
-        return protocol.add_edge(body)
+        return protocol.add_edge(body, key)
 
     def begin(self, isolation: str) -> Operation[protocol.Scope]:
         """Begins a transaction on the coordinator (the shard with the lowest id).

@@ -1,11 +1,25 @@
-"""Vector inserts, split by the shard owning each item's ``pk``."""
+"""Vector inserts and searches over the shards.
+
+Each item is stored as the document ``vector.{namespace}.{collection}:{pk}`` and goes
+to the shard owning that key, as any other SDK call on the document would route it.
+A search asks every shard for its own top-k and keeps the nearest ``top_k`` overall.
+Pages of a search over several shards are cut by the SDK from that global top-k, so
+they concatenate to exactly the unpaged result; their tokens are the SDK's own
+(``v1.`` + urlsafe-base64 JSON ``{"o": offset, "h": search digest}``).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from themis import _routing
+from themis._core import query
 from themis._core.effects import (
     LOAD_TOPOLOGY,
     Call,
@@ -15,14 +29,26 @@ from themis._core.effects import (
     Reply,
 )
 from themis._core.topology import Topology
+from themis.results import QueryResult
 
-__all__ = ["vector_insert"]
+__all__ = ["DEFAULT_COLLECTION", "DEFAULT_PAGE", "vector_insert", "vector_search"]
+
+DEFAULT_COLLECTION = "vectors"
+"""The collection a node uses when a request names none."""
+
+DEFAULT_PAGE = 100
+"""The page size of a paged search when none is given (a node's default too)."""
+
+_TOKEN = "v1."
 
 
 def vector_insert(
-    items: Iterable[Mapping[str, Any]], collection: str | None, vector_field: str
+    items: Iterable[Mapping[str, Any]],
+    namespace: str,
+    collection: str | None,
+    vector_field: str,
 ) -> Operation[dict[str, Any]]:
-    """``POST /vector/batch_insert`` once per owning shard.
+    """``POST /vector/batch_insert`` once per shard owning some items' documents.
 
     Returns:
         ``{"inserted", "errors", "error_count"}`` summed over shards (a node may
@@ -33,12 +59,15 @@ def vector_insert(
     """
     rows = [_row(item, index) for index, item in enumerate(items)]
     topology: Topology = yield LOAD_TOPOLOGY
+    table = collection or DEFAULT_COLLECTION
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        owner = _routing.owner(topology.shard_ids, _routing.routing_key(row["pk"]))
+        # Not validated here: a node reports a bad pk per item in 'error_details'.
+        key = f"vector.{namespace}.{table}:{row['pk']}"
+        owner = _routing.owner(topology.shard_ids, _routing.routing_key(key))
         groups.setdefault(owner, []).append(row)
     ops = [
-        _insert(shard_id, group, collection, vector_field)
+        _insert(shard_id, group, namespace, collection, vector_field)
         for shard_id, group in groups.items()
     ]
     outcomes: list[Outcome] = yield Parallel(ops)
@@ -61,9 +90,17 @@ def _row(item: Mapping[str, Any], index: int) -> dict[str, Any]:
 
 
 def _insert(
-    shard_id: str, rows: list[dict[str, Any]], collection: str | None, vector_field: str
+    shard_id: str,
+    rows: list[dict[str, Any]],
+    namespace: str,
+    collection: str | None,
+    vector_field: str,
 ) -> Operation[dict[str, Any]]:
-    body: dict[str, Any] = {"vector_field": vector_field, "items": rows}
+    body: dict[str, Any] = {
+        "vector_field": vector_field,
+        "items": rows,
+        "namespace": namespace,
+    }
     if collection is not None:
         body["collection"] = collection
     reply: Reply = yield Call(
@@ -85,3 +122,96 @@ def _summary(answers: list[dict[str, Any]]) -> dict[str, Any]:
         elif isinstance(reported, int):
             error_count += reported
     return {"inserted": inserted, "errors": errors, "error_count": error_count}
+
+
+def vector_search(
+    body: Mapping[str, Any],
+    top_k: int,
+    use_cursor: bool,
+    cursor: str | None,
+    batch_size: int | None,
+) -> Operation[QueryResult]:
+    """Searches every shard and keeps the nearest ``top_k`` hits overall.
+
+    Args:
+        body: The ``/vector/search`` body without cursor fields.
+        top_k: How many hits the whole search returns.
+        use_cursor: Whether to answer one page instead of every hit.
+        cursor: The token of the page to fetch, if any.
+        batch_size: The page size (default :data:`DEFAULT_PAGE`).
+
+    Raises:
+        ValueError: ``cursor`` did not come from this search.
+    """
+    topology: Topology = yield LOAD_TOPOLOGY
+    if len(topology.shards) == 1:
+        shard_body = dict(body, use_cursor=use_cursor)
+        if cursor is not None:
+            shard_body["cursor"] = cursor
+        if batch_size is not None:
+            shard_body["batch_size"] = batch_size
+        call = Call(
+            "POST", "/vector/search", body=shard_body, shard_id=topology.shards[0].id
+        )
+        reply: Reply = yield call
+        return query.page_from_payload(reply.object())
+    digest = _digest(body)
+    offset = 0 if cursor is None else _offset(cursor, digest)
+    ops = [_nearest(shard_id, body) for shard_id in topology.shard_ids]
+    outcomes: list[Outcome] = yield Parallel(ops)
+    pages = [
+        query.ShardPage(shard_id, outcome.unwrap())
+        for shard_id, outcome in zip(topology.shard_ids, outcomes, strict=True)
+    ]
+    hits = query.NearestFirst(top_k).merge(pages)
+    if not use_cursor:
+        return QueryResult(items=hits, entities=list(hits), count=len(hits))
+    return _page(hits, offset, batch_size or DEFAULT_PAGE, digest)
+
+
+def _nearest(shard_id: str, body: Mapping[str, Any]) -> Operation[QueryResult]:
+    shard_body = dict(body, use_cursor=False)
+    reply: Reply = yield Call(
+        "POST", "/vector/search", body=shard_body, shard_id=shard_id
+    )
+    return query.page_from_payload(reply.object())
+
+
+def _page(hits: list[Any], offset: int, size: int, digest: str) -> QueryResult:
+    end = offset + size
+    items = hits[offset:end]
+    more = end < len(hits)
+    return QueryResult(
+        items=items,
+        has_more=more,
+        next_cursor=_token(end, digest) if more else None,
+        entities=list(items),
+        count=len(items),
+    )
+
+
+def _digest(body: Mapping[str, Any]) -> str:
+    # A token resumes only the search it began: same vector, k, filter and place.
+    canonical = orjson.dumps(dict(body), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def _token(offset: int, digest: str) -> str:
+    raw = orjson.dumps({"o": offset, "h": digest})
+    return _TOKEN + base64.urlsafe_b64encode(raw).decode()
+
+
+def _offset(cursor: str, digest: str) -> int:
+    payload: Any = None
+    if cursor.startswith(_TOKEN):
+        try:
+            payload = orjson.loads(base64.urlsafe_b64decode(cursor[len(_TOKEN) :]))
+        except (binascii.Error, ValueError):
+            payload = None
+    offset = payload.get("o") if isinstance(payload, dict) else None
+    if not isinstance(offset, int) or offset < 0 or payload.get("h") != digest:
+        raise ValueError(
+            "expected a cursor returned by an earlier page of this vector search, "
+            f"got {cursor[:80]!r}; restart the search without a cursor"
+        )
+    return offset

@@ -27,7 +27,12 @@ async def health(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     node = node_of(request)
     server = {"uptime_seconds": node.uptime_seconds(), "shard_id": node.shard_id}
-    return json_response({"server": server, "storage": node.storage.stats()})
+    body = {
+        "server": server,
+        "storage": node.storage.stats(),
+        "network": node.traffic.as_dict(),
+    }
+    return json_response(body)
 
 
 async def topology(request: Request) -> Response:

@@ -13,6 +13,7 @@ from themis.server import (
     index_routes,
     internal_routes,
     query_routes,
+    transaction_routes,
     vector_routes,
 )
 from themis.server.errors import ServerError
@@ -42,6 +43,7 @@ def create_app(
             *query_routes.routes,
             *index_routes.routes,
             *internal_routes.routes,
+            *transaction_routes.routes,
             *graph_routes.routes,
             *vector_routes.routes,
         ],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from themis.server.query_source import SnapshotSource
 
 logger = logging.getLogger(__name__)
 
-FIRST_PAGE = 256
+FIRST_PAGE = 16
 LARGEST_PAGE = 8192
 
 
@@ -252,6 +253,7 @@ class ShardQueryError(ServerError, SourceFailure):
 
 
 _SCAN = "FOR d IN @@c RETURN d"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _key_order(doc: dict[str, Any]) -> str:
@@ -276,8 +278,15 @@ def _range_query(
     descending: bool,
 ) -> tuple[str, dict[str, Any]]:
     binds: dict[str, Any] = {"@c": name}
-    access = "d" + "".join(f"[@p{i}]" for i in range(len(path)))
-    binds.update({f"p{i}": part for i, part in enumerate(path)})
+    if all(_IDENTIFIER.fullmatch(part) for part in path):
+        # A literal path lets the shard's planner pick its index; with d[@p0] it
+        # cannot see the field and scans the whole collection.
+        access = "d." + ".".join(path)
+        tie_break = ""
+    else:
+        access = "d" + "".join(f"[@p{i}]" for i in range(len(path)))
+        binds.update({f"p{i}": part for i, part in enumerate(path)})
+        tie_break = ", d._key {direction}"
     filters = []
     if low is not None:
         filters.append(f"FILTER {access} {'>=' if low.inclusive else '>'} @low")
@@ -286,5 +295,7 @@ def _range_query(
         filters.append(f"FILTER {access} {'<=' if high.inclusive else '<'} @high")
         binds["high"] = high.value
     direction = "DESC" if descending else "ASC"
-    order = f"SORT {access} {direction}, d._key {direction}"
+    # One sort key is what an ordered index scan serves; the index already orders
+    # equal values by key, as the merge expects.
+    order = f"SORT {access} {direction}" + tie_break.format(direction=direction)
     return f"FOR d IN @@c {' '.join(filters)} {order} RETURN d", binds

@@ -8,7 +8,7 @@ from typing import Any
 from themis import _json
 from themis.server.errors import BadRequest
 from themis.server.keys import DocKey, collection_prefix, decode_storage_key
-from themis.server.storage import Delete, Op, Put, ReadView, Storage
+from themis.server.storage import Change, Delete, Op, Put, ReadView, Storage
 
 _COLLECTION_PREFIX = b"collection\x1f"
 
@@ -51,7 +51,10 @@ class DocumentStore:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        storage.add_hook(_register_collection)
+        with storage.snapshot() as view:
+            self._registered = {raw for raw, _ in view.scan("meta", _COLLECTION_PREFIX)}
+        storage.add_hook(self._register_collection)
+        storage.add_listener(self._remember_registrations)
 
     def get(self, key: DocKey) -> bytes | None:
         """The stored blob of one document, or None."""
@@ -66,6 +69,24 @@ class DocumentStore:
         """Delete documents atomically; returns, per key, whether it existed."""
         ops = [Delete("docs", key.storage()) for key in keys]
         return await self.storage.write_async(ops)
+
+    def _register_collection(
+        self, view: ReadView, op: Op, old: bytes | None
+    ) -> Sequence[Op]:
+        if op.space != "docs" or not isinstance(op, Put) or old is not None:
+            return ()
+        namespace, collection, _ = op.key.split(b"\x1f", 2)
+        meta_key = _COLLECTION_PREFIX + namespace + b"\x1f" + collection
+        # The set only holds committed registrations; others are checked in the txn.
+        if meta_key in self._registered or view.get("meta", meta_key) is not None:
+            return ()
+        return (Put("meta", meta_key, b"{}"),)
+
+    def _remember_registrations(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            key = change.op.key
+            if change.op.space == "meta" and key.startswith(_COLLECTION_PREFIX):
+                self._registered.add(key)
 
 
 def scan_collection(
@@ -89,13 +110,3 @@ def list_collections(view: ReadView, namespace: str) -> list[str]:
 
 def _collection_key(namespace: str, collection: str) -> bytes:
     return _COLLECTION_PREFIX + f"{namespace}\x1f{collection}".encode()
-
-
-def _register_collection(view: ReadView, op: Op, old: bytes | None) -> Sequence[Op]:
-    if op.space != "docs" or not isinstance(op, Put) or old is not None:
-        return ()
-    key = decode_storage_key(op.key)
-    meta_key = _collection_key(key.namespace, key.collection)
-    if view.get("meta", meta_key) is not None:
-        return ()
-    return (Put("meta", meta_key, b"{}"),)

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from themis import _routing
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DocKey, parse_key
-from themis.server.state import node_of
+from themis.server.state import NodeState, node_of
+from themis.server.storage import ReadView
+from themis.server.transaction_routes import transaction_of
 
 MAX_BATCH_KEYS = 10_000
 
 
 async def get_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
-    blob = node_of(request).documents.get(key)
+    with _reader(request) as view:
+        blob = view.get("docs", key.storage())
     if blob is None:
         raise NotFound(f"Entity not found: {key.wire!r}")
     return json_response({"key": key.wire, "blob": blob.decode()})
@@ -38,7 +44,7 @@ async def post_entity(request: Request) -> Response:
 
 async def delete_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
-    (existed,) = await node_of(request).documents.delete_many([key])
+    (existed,) = await _delete(request, [key])
     if not existed:
         raise NotFound(f"Entity not found: {key.wire!r}")
     return json_response({"success": True, "key": key.wire})
@@ -53,7 +59,7 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
     if "blob" not in body:
         raise BadRequest(f"missing required field 'blob' for {key.wire!r}")
     blob = parse_blob(body["blob"], key.wire)
-    await node_of(request).documents.put_many([(key, blob)])
+    await _write(request, [(key, blob)])
     return json_response(
         {"success": True, "key": key.wire, "blob_size": len(blob)}, status_code=201
     )
@@ -61,11 +67,10 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
 
 async def batch_get(request: Request) -> Response:
     keys = _key_list(await read_object(request))
-    documents = node_of(request).documents
     found: dict[str, str] = {}
     missing: list[str] = []
     errors: dict[str, str] = {}
-    with documents.storage.snapshot() as view:
+    with _reader(request) as view:
         for raw in keys:
             try:
                 key = parse_key(raw)
@@ -91,7 +96,7 @@ async def batch_put(request: Request) -> Response:
         except ServerError as exc:
             failed[_item_label(item, position)] = exc.message
     if valid:
-        await node_of(request).documents.put_many(valid)
+        await _write(request, valid)
     succeeded = [key.wire for key, _ in valid]
     return json_response({"succeeded": succeeded, "failed": failed})
 
@@ -105,11 +110,63 @@ async def batch_delete(request: Request) -> Response:
             valid.append(parse_key(raw))
         except ServerError as exc:
             failed[raw] = exc.message
-    existed = await node_of(request).documents.delete_many(valid) if valid else []
+    existed = await _delete(request, valid) if valid else []
     succeeded = [key.wire for key, was in zip(valid, existed, strict=True) if was]
     missing = [key.wire for key, was in zip(valid, existed, strict=True) if not was]
     body = {"succeeded": succeeded, "missing": missing, "failed": failed}
     return json_response(body)
+
+
+@contextmanager
+def _reader(request: Request) -> Iterator[ReadView]:
+    """A view of the data as this request sees it (inside its transaction, if any)."""
+    node = node_of(request)
+    txn = transaction_of(request)
+    if txn is None:
+        with node.storage.snapshot() as snapshot:
+            yield snapshot
+        return
+    view, close = txn.read_view(node.storage.snapshot)
+    try:
+        yield view
+    finally:
+        close()
+
+
+async def _write(request: Request, items: list[tuple[DocKey, bytes]]) -> None:
+    node = node_of(request)
+    txn = transaction_of(request)
+    if txn is None:
+        await node.documents.put_many(items)
+        return
+    for key, _ in items:
+        _check_owned(node, key)
+    for key, blob in items:
+        txn.put(key, blob)
+
+
+async def _delete(request: Request, keys: list[DocKey]) -> list[bool]:
+    node = node_of(request)
+    txn = transaction_of(request)
+    if txn is None:
+        return await node.documents.delete_many(keys)
+    for key in keys:
+        _check_owned(node, key)
+    return [txn.delete(key, node.storage.snapshot) for key in keys]
+
+
+def _check_owned(node: NodeState, key: DocKey) -> None:
+    # A transaction commits on one node; a key another shard owns would be
+    # stored where nobody looks for it.
+    shard_ids = [shard_id for shard_id, _ in node.peers()]
+    if len(shard_ids) < 2:
+        return
+    owner = _routing.owner(shard_ids, _routing.routing_key(key.wire))
+    if owner != node.shard_id:
+        raise BadRequest(
+            f"a transaction on shard {node.shard_id!r} cannot write {key.wire!r}, "
+            f"which shard {owner!r} owns; transactions span one shard"
+        )
 
 
 def _key_list(body: dict[str, Any]) -> list[str]:

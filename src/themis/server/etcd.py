@@ -47,6 +47,16 @@ class EtcdLocation:
         key = parts.path if parts.path not in ("", "/") else DEFAULT_TOPOLOGY_KEY
         return cls(f"{scheme}://{parts.netloc}", key)
 
+    @property
+    def nodes_prefix(self) -> str:
+        """Where the liveness records of this topology's nodes live.
+
+        They sit beside the topology key (``/themis/topology`` -> ``/themis/nodes/``),
+        so that several clusters can share one etcd without mixing their nodes.
+        """
+        parent = self.key.rstrip("/").rsplit("/", 1)[0]
+        return f"{parent}/nodes/"
+
 
 def _b64(text: str | bytes) -> str:
     raw = text.encode() if isinstance(text, str) else text
@@ -115,17 +125,31 @@ class EtcdClient:
 
 
 class Liveness:
-    """Keeps ``/themis/nodes/<shard id>`` alive under a lease while the node runs."""
+    """Keeps ``<prefix><shard id>`` alive under a lease while the node runs.
+
+    Args:
+        client: The etcd client.
+        shard_id: The node's shard id.
+        url: The URL the node answers on.
+        prefix: Where the records live, ``/themis/nodes/`` by default.
+        ttl: Seconds the record outlives the node's last keep-alive (a crash).
+    """
 
     def __init__(
-        self, client: EtcdClient, shard_id: str, url: str, *, ttl: int = 10
+        self,
+        client: EtcdClient,
+        shard_id: str,
+        url: str,
+        *,
+        prefix: str = NODES_PREFIX,
+        ttl: int = 10,
     ) -> None:
         self._client = client
         self._ttl = ttl
         self._stop = threading.Event()
         self._lease = client.grant(ttl)
         record = _json.dumps({"id": shard_id, "http_endpoint": url})
-        client.put(NODES_PREFIX + shard_id, record, lease=self._lease)
+        client.put(prefix + shard_id, record, lease=self._lease)
         self._thread = threading.Thread(
             target=self._renew, name="themis-liveness", daemon=True
         )
@@ -148,9 +172,9 @@ class Liveness:
                 logger.warning("liveness keep-alive failed: %s", exc)
 
 
-def live_nodes(client: EtcdClient) -> dict[str, dict[str, Any]]:
+def live_nodes(
+    client: EtcdClient, prefix: str = NODES_PREFIX
+) -> dict[str, dict[str, Any]]:
     """The nodes whose liveness lease is current, by shard id."""
-    records = client.get_prefix(NODES_PREFIX)
-    return {
-        key[len(NODES_PREFIX) :]: _json.loads(value) for key, value in records.items()
-    }
+    records = client.get_prefix(prefix)
+    return {key[len(prefix) :]: _json.loads(value) for key, value in records.items()}

@@ -37,7 +37,6 @@ MAX_VISITED = 1_000_000
 
 _SEP = "\x1f"
 _GRAPH_DEF_PREFIX = b"graphdef\x1f"
-_EDGE_MARKERS = (b'"_from"', b'"_to"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +82,8 @@ def adjacency_hook(view: ReadView, op: Op, old: bytes | None) -> Sequence[Op]:
     if op.space != "docs":
         return ()
     new = op.value if isinstance(op, Put) else None
+    if not _may_be_edge(new) and not _may_be_edge(old):
+        return ()
     before = _adjacency_entries(op.key, old)
     after = _adjacency_entries(op.key, new)
     ops: list[Op] = [Delete("graph", key) for key in before if key not in after]
@@ -106,9 +107,9 @@ def _adjacency_entries(storage_key: bytes, blob: bytes | None) -> dict[bytes, by
 
 
 def _edge_fields(blob: bytes | None) -> tuple[str, str, str | None, float] | None:
-    # Most documents are not edges; skip decoding them.
-    if blob is None or not all(marker in blob for marker in _EDGE_MARKERS):
+    if not _may_be_edge(blob):
         return None
+    assert blob is not None
     doc = _json.loads(blob)
     source, target = doc.get("_from"), doc.get("_to")
     if not (_is_vertex_id(source) and _is_vertex_id(target)):
@@ -117,6 +118,14 @@ def _edge_fields(blob: bytes | None) -> tuple[str, str, str | None, float] | Non
     if not isinstance(edge_type, str):
         edge_type = None
     return source, target, edge_type, _weight_of(doc.get("_weight"))
+
+
+def _may_be_edge(blob: bytes | None) -> bool:
+    # Most documents are not edges; a byte search spares decoding them. An escape
+    # could spell a marker differently, so such texts are always decoded.
+    if blob is None:
+        return False
+    return b"\\" in blob or (b'"_from"' in blob and b'"_to"' in blob)
 
 
 def _is_vertex_id(value: Any) -> bool:

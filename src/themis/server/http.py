@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -142,25 +144,124 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
     return json_response(body, 500)
 
 
-class RequestLog:
-    """ASGI middleware that logs one DEBUG line per request."""
+PEER_HEADER = "x-themis-coordinator"
+_PEER_HEADER_RAW = PEER_HEADER.encode()
 
-    def __init__(self, app: ASGIApp) -> None:
+
+@dataclass
+class RouteTraffic:
+    """Requests and body bytes of one route (or of all routes)."""
+
+    requests: int = 0
+    bytes_received: int = 0
+    bytes_sent: int = 0
+
+    def add(self, received: int, sent: int) -> None:
+        """Count one request."""
+        self.requests += 1
+        self.bytes_received += received
+        self.bytes_sent += sent
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a JSON object."""
+        return {
+            "requests": self.requests,
+            "bytes_received": self.bytes_received,
+            "bytes_sent": self.bytes_sent,
+        }
+
+
+@dataclass
+class Traffic:
+    """What a node received and sent: HTTP body bytes, in total, from other nodes of
+    the cluster (requests carrying ``X-Themis-Coordinator``) and per route template.
+
+    Only the event loop updates the counters, so plain integers need no lock.
+    """
+
+    total: RouteTraffic = dataclasses.field(default_factory=RouteTraffic)
+    peers: RouteTraffic = dataclasses.field(default_factory=RouteTraffic)
+    routes: dict[str, RouteTraffic] = dataclasses.field(default_factory=dict)
+
+    def add(self, route: str, from_peer: bool, received: int, sent: int) -> None:
+        """Count one finished request."""
+        self.total.add(received, sent)
+        if from_peer:
+            self.peers.add(received, sent)
+        counter = self.routes.get(route)
+        if counter is None:
+            counter = self.routes[route] = RouteTraffic()
+        counter.add(received, sent)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as a JSON object for ``/stats``."""
+        return {
+            **self.total.as_dict(),
+            "from_peers": self.peers.as_dict(),
+            "routes": {name: c.as_dict() for name, c in sorted(self.routes.items())},
+        }
+
+
+class RequestLog:
+    """ASGI middleware that counts each request's body bytes per route and logs one
+    DEBUG line per request.
+
+    Args:
+        app: The application to wrap.
+        traffic: Where the counters go; the node's, found through the app's state
+            when not given.
+    """
+
+    def __init__(self, app: ASGIApp, traffic: Traffic | None = None) -> None:
         self.app = app
+        self.traffic = traffic
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not logger.isEnabledFor(logging.DEBUG):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         status = 0
+        received = 0
+        sent = 0
 
-        async def capture(message: Message) -> None:
-            nonlocal status
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+            else:
+                sent += len(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, receive, capture)
-        elapsed = (time.perf_counter() - started) * 1000
-        logger.debug("%s %s %d %.2fms", scope["method"], scope["path"], status, elapsed)
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        finally:
+            self._count(scope, received, sent)
+        if logger.isEnabledFor(logging.DEBUG):
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.debug(
+                "%s %s %d %.2fms", scope["method"], scope["path"], status, elapsed
+            )
+
+    def _count(self, scope: Scope, received: int, sent: int) -> None:
+        traffic = self.traffic or _node_traffic(scope)
+        if traffic is None:
+            return
+        # The route template, not the path: keys in paths would grow without bound.
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "(unmatched)"
+        from_peer = any(name == _PEER_HEADER_RAW for name, _ in scope["headers"])
+        traffic.add(f"{scope['method']} {template}", from_peer, received, sent)
+
+
+def _node_traffic(scope: Scope) -> Traffic | None:
+    app = scope.get("app")
+    node = getattr(getattr(app, "state", None), "node", None)
+    traffic = getattr(node, "traffic", None)
+    return traffic if isinstance(traffic, Traffic) else None

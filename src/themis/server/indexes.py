@@ -168,10 +168,10 @@ class IndexCatalog:
         return ops
 
     def _maintain(self, view: ReadView, op: Op, old: bytes | None) -> Sequence[Op]:
-        if op.space != "docs":
+        if op.space != "docs" or not self._by_collection:
             return ()
-        key = decode_storage_key(op.key)
-        definitions = self.for_collection(key.namespace, key.collection)
+        namespace, collection, _ = op.key.decode().split("\x1f", 2)
+        definitions = self.for_collection(namespace, collection)
         if not definitions:
             return ()
         old_doc = _json.loads(old) if old is not None else None

@@ -35,7 +35,7 @@ class NodeProcess:
         data_dir: The node's data directory.
         port: Port to listen on; 0 picks a free one.
         shard_id: Shard id passed to the node.
-        topology_file: Topology file passed to the node.
+        topology: Topology file or etcd URL passed to the node.
         extra_args: Further ``themis serve`` options.
     """
 
@@ -128,6 +128,8 @@ class LocalCluster:
         root: Directory for the topology file and each shard's data.
         shards: Number of shard nodes.
         base_port: First port; 0 picks free ports.
+        etcd_url: Where the nodes read the topology (``etcd://host:port/key``);
+            without it they read the file.
     """
 
     root: Path
@@ -135,6 +137,7 @@ class LocalCluster:
     base_port: int = 0
     etcd_url: str | None = None
     nodes: list[NodeProcess] = field(default_factory=list)
+    version: int = 1
 
     def __post_init__(self) -> None:
         source = self.etcd_url or str(self.topology_path)
@@ -160,18 +163,46 @@ class LocalCluster:
         """Every shard's base URL."""
         return [node.url for node in self.nodes]
 
-    def topology(self, version: int = 1) -> dict[str, object]:
-        """The topology document describing these nodes."""
+    def topology(self, version: int | None = None) -> dict[str, object]:
+        """The topology document describing these nodes (at ``self.version``)."""
         shards = [{"id": n.shard_id, "http_endpoint": n.url} for n in self.nodes]
-        return {"version": version, "shards": shards}
+        return {"version": version or self.version, "shards": shards}
 
     def start(self) -> LocalCluster:
-        """Publish the topology (file, and etcd when given) and start every shard."""
+        """Publish the topology (file, and etcd when given) and start every shard.
+
+        A topology already in etcd is replaced by a higher version, so clients and
+        nodes that follow it take the new addresses instead of ignoring an older
+        version. When a shard fails to start, the ones started are stopped again.
+
+        Raises:
+            Unavailable: a shard did not come up, or etcd does not answer.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
+        self.version = self._published_version() + 1
         self.publish(self.topology())
-        for node in self.nodes:
-            node.start()
+        try:
+            for node in self.nodes:
+                node.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def _published_version(self) -> int:
+        if self.etcd_url is None:
+            return 0
+        location = EtcdLocation.parse(self.etcd_url)
+        client = EtcdClient(location.base_url)
+        try:
+            raw = client.get(location.key)
+        finally:
+            client.close()
+        try:
+            version = json.loads(raw)["version"] if raw else 0
+        except (ValueError, TypeError, KeyError):
+            return 0
+        return version if isinstance(version, int) else 0
 
     def publish(self, topology: dict[str, object]) -> None:
         """Write a topology document to the file and, when configured, to etcd."""

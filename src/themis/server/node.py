@@ -9,14 +9,15 @@ import secrets
 import signal
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
 
 from themis import _json
+from themis.aql import Budget
 from themis.server.app import create_app
-from themis.server.cursors import CursorRegistry, TokenCodec
+from themis.server.cursors import TOKEN_TTL_SECONDS, CursorRegistry, TokenCodec
 from themis.server.documents import DocumentStore
 from themis.server.graph import install_graph
 from themis.server.http import DEFAULT_MAX_BODY_BYTES
@@ -24,6 +25,7 @@ from themis.server.indexes import IndexCatalog
 from themis.server.state import NodeState
 from themis.server.storage import Storage
 from themis.server.topology import EtcdTopology, is_etcd_url, load_topology_file
+from themis.server.transactions import TransactionManager
 from themis.server.vectors import install_vectors
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class NodeConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     durable: bool = True
     server: HttpServer = HttpServer.GRANIAN
+    query_budget: Budget = field(default_factory=Budget)
 
     @property
     def url(self) -> str:
@@ -74,9 +77,14 @@ def open_node(config: NodeConfig) -> NodeState:
         documents=DocumentStore(storage),
         catalog=IndexCatalog(storage),
         cursors=CursorRegistry(TokenCodec(_node_secret(config.data_dir))),
+        transactions=TransactionManager(storage),
         shard_id=shard_id,
         advertised_url=config.url,
         topology=topology,
+        query_budget=config.query_budget,
+        cursor_budget=Budget(
+            max_seconds=TOKEN_TTL_SECONDS, max_rows=config.query_budget.max_rows
+        ),
     )
     install_graph(node)
     install_vectors(node)
@@ -102,6 +110,7 @@ def serve(config: NodeConfig, *, ready: Callable[[], None] | None = None) -> Non
         if follower is not None:
             follower.stop()
         node.cursors.close_all()
+        node.transactions.close_all()
         node.storage.close()
 
 
@@ -112,10 +121,19 @@ async def _serve(
     logger.info("node %s serving on %s", node.shard_id, config.url)
     if ready is not None:
         ready()
-    if config.server is HttpServer.GRANIAN:
+    if config.server is HttpServer.GRANIAN and _granian_available():
         await _serve_granian(app, config)
     else:
         await _serve_uvicorn(app, config)
+
+
+def _granian_available() -> bool:
+    try:
+        import granian.server.embed  # noqa: F401
+    except ImportError:
+        logger.warning("granian is not installed here; serving with uvicorn instead")
+        return False
+    return True
 
 
 async def _serve_granian(app: Starlette, config: NodeConfig) -> None:

@@ -19,6 +19,9 @@ from themis.server.http import field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
 from themis.server.query_source import SnapshotSource
 from themis.server.state import NodeState, node_of
+from themis.server.storage import ReadView
+from themis.server.transaction_routes import transaction_of
+from themis.server.transactions import Transaction
 
 MAX_QUERY_CHARS = 100_000
 DEFAULT_BATCH_SIZE = 1000
@@ -140,23 +143,35 @@ def open_rows(
     query: Query,
     budget: Budget,
     failures: ShardFailures | None = None,
+    txn: Transaction | None = None,
 ) -> tuple[Iterator[Any], Callable[[], None]]:
     """Start executing a query on a fresh snapshot; returns rows and a closer.
 
     On a node of a multi-shard cluster the query runs over every shard, unless the
     request's scope is ``local`` (how a coordinator asks for one shard's part).
     """
-    view = node.storage.snapshot()
-    local = node.query_source(view, request.namespace)
+    view, close_view = _view_for(node, txn)
+    local = node.query_source(
+        view, request.namespace, use_indexes=txn is None or not txn.has_writes()
+    )
     source: DataSource = local
     if request.scope == "cluster" and len(node.peers()) > 1:
         source = _cluster_source(node, request, local, failures)
     try:
         rows = query.execute(source, request.bind_vars, budget=budget)
     except AqlError as exc:
-        view.close()
+        close_view()
         raise BadRequest(str(exc)) from exc
-    return _translated(rows), view.close
+    return _translated(rows), close_view
+
+
+def _view_for(
+    node: NodeState, txn: Transaction | None
+) -> tuple[ReadView, Callable[[], None]]:
+    if txn is None:
+        snapshot = node.storage.snapshot()
+        return snapshot, snapshot.close
+    return txn.read_view(node.storage.snapshot)
 
 
 def _cluster_source(
@@ -188,18 +203,21 @@ async def query_aql(request: Request) -> Response:
     node = node_of(request)
     parsed = parse_query_request(await read_object(request))
     query = compile_checked(parsed.text)
+    txn = transaction_of(request)
     if parsed.explain:
         return json_response(
             await anyio.to_thread.run_sync(_explain, node, parsed, query)
         )
     if not parsed.use_cursor:
         failures = ShardFailures(parsed.allow_partial)
-        rows = await anyio.to_thread.run_sync(_run_all, node, parsed, query, failures)
+        rows = await anyio.to_thread.run_sync(
+            _run_all, node, parsed, query, failures, txn
+        )
         whole: dict[str, Any] = {"entities": rows, "count": len(rows)}
         if parsed.allow_partial:
             whole["missing_shards"] = failures.missing
         return json_response(whole)
-    page = await anyio.to_thread.run_sync(_run_page, node, parsed, query)
+    page = await anyio.to_thread.run_sync(_run_page, node, parsed, query, txn)
     body: dict[str, Any] = {
         "items": page.items,
         "has_more": page.has_more,
@@ -212,20 +230,26 @@ async def query_aql(request: Request) -> Response:
 
 
 def _run_all(
-    node: NodeState, request: QueryRequest, query: Query, failures: ShardFailures
+    node: NodeState,
+    request: QueryRequest,
+    query: Query,
+    failures: ShardFailures,
+    txn: Transaction | None,
 ) -> list[Any]:
-    rows, close = open_rows(node, request, query, node.query_budget, failures)
+    rows, close = open_rows(node, request, query, node.query_budget, failures, txn)
     try:
         return list(rows)
     finally:
         close()
 
 
-def _run_page(node: NodeState, request: QueryRequest, query: Query) -> Page:
+def _run_page(
+    node: NodeState, request: QueryRequest, query: Query, txn: Transaction | None
+) -> Page:
     budget = node.cursor_budget
 
     def restart() -> tuple[Iterator[Any], Callable[[], None]]:
-        return open_rows(node, request, query, budget)
+        return open_rows(node, request, query, budget, txn=txn)
 
     if request.cursor is None:
         rows, close = restart()

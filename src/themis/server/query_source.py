@@ -60,7 +60,10 @@ class SnapshotSource:
         catalog: IndexCatalog,
         edge_reader: EdgeReader | None = None,
         graph_reader: GraphReader | None = None,
+        *,
+        use_indexes: bool = True,
     ) -> None:
+        self._use_indexes = use_indexes
         self._view = view
         self._namespace = namespace
         self._catalog = catalog
@@ -68,7 +71,11 @@ class SnapshotSource:
         self._graph_reader = graph_reader
 
     def has_collection(self, name: str) -> bool:
-        return has_collection(self._view, self._namespace, name)
+        if has_collection(self._view, self._namespace, name):
+            return True
+        # A transaction's own first write to a collection is not registered yet.
+        prefix = collection_prefix(self._namespace, name)
+        return next(iter(self._view.scan("docs", prefix)), None) is not None
 
     def scan(self, name: str) -> Iterator[dict[str, Any]]:
         return self.scan_containing(name, ())
@@ -107,6 +114,8 @@ class SnapshotSource:
         return self._edge_reader(self._view, vertex_id, direction, collection)
 
     def indexes(self, name: str) -> Sequence[IndexInfo]:
+        if not self._use_indexes:
+            return ()
         return [
             IndexInfo(d.field, d.kind, d.unique)
             for d in self._catalog.for_collection(self._namespace, name)

@@ -12,9 +12,11 @@ from starlette.requests import Request
 from themis.aql import Budget
 from themis.server.cursors import CursorRegistry
 from themis.server.documents import DocumentStore
+from themis.server.http import PEER_HEADER, Traffic
 from themis.server.indexes import IndexCatalog
 from themis.server.query_source import EdgeReader, GraphReader, SnapshotSource
 from themis.server.storage import ReadView, Storage
+from themis.server.transactions import TransactionManager
 
 
 @dataclass
@@ -25,6 +27,7 @@ class NodeState:
     documents: DocumentStore
     catalog: IndexCatalog
     cursors: CursorRegistry
+    transactions: TransactionManager
     shard_id: str
     advertised_url: str
     topology: dict[str, Any] | None = None
@@ -34,6 +37,7 @@ class NodeState:
     graph_reader: GraphReader | None = None
     started: float = field(default_factory=time.monotonic)
     extensions: dict[str, Any] = field(default_factory=dict)
+    traffic: Traffic = field(default_factory=Traffic)
     _peer_http: httpx.Client | None = None
 
     @property
@@ -41,17 +45,33 @@ class NodeState:
         """The pooled client this node calls other shards with."""
         if self._peer_http is None:
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-            self._peer_http = httpx.Client(timeout=30.0, limits=limits)
+            # The header lets the shards count cluster-internal traffic apart.
+            headers = {PEER_HEADER: self.shard_id}
+            self._peer_http = httpx.Client(timeout=30.0, limits=limits, headers=headers)
         return self._peer_http
 
     def uptime_seconds(self) -> int:
         """Whole seconds since the node started."""
         return int(time.monotonic() - self.started)
 
-    def query_source(self, view: ReadView, namespace: str) -> SnapshotSource:
-        """The AQL data source of a namespace, read through ``view``."""
+    def query_source(
+        self, view: ReadView, namespace: str, *, use_indexes: bool = True
+    ) -> SnapshotSource:
+        """The AQL data source of a namespace, read through ``view``.
+
+        Args:
+            view: What the query reads.
+            namespace: Where collection names resolve.
+            use_indexes: False when ``view`` holds writes the indexes do not cover
+                (a transaction's own writes).
+        """
         return SnapshotSource(
-            view, namespace, self.catalog, self.edge_reader, self.graph_reader
+            view,
+            namespace,
+            self.catalog,
+            self.edge_reader,
+            self.graph_reader,
+            use_indexes=use_indexes,
         )
 
     def peers(self) -> list[tuple[str, str]]:

@@ -86,7 +86,12 @@ class EtcdTopology:
 
     def start(self, node: NodeState) -> None:
         """Register the node's liveness and follow topology changes."""
-        self._liveness = Liveness(self.client, node.shard_id, node.advertised_url)
+        self._liveness = Liveness(
+            self.client,
+            node.shard_id,
+            node.advertised_url,
+            prefix=self.location.nodes_prefix,
+        )
         self._thread = threading.Thread(
             target=self._follow, args=(node,), name="themis-topology", daemon=True
         )

@@ -19,22 +19,23 @@ from themis.server.http import field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment, parse_key
 from themis.server.state import NodeState, node_of
 from themis.server.storage import Op, Put
-from themis.server.vectors import (
+from themis.server.vector_filters import check_filter
+from themis.server.vector_index import (
     METRICS,
     IndexSpec,
-    VectorCatalog,
     VectorIndex,
-    check_filter,
-    read_documents,
     score_of,
     vector_of,
 )
+from themis.server.vectors import VectorCatalog, read_documents
 
 DEFAULT_COLLECTION = "vectors"
 MAX_K = 10_000
 MAX_DIMENSION = 65_536
 MAX_ITEMS = 10_000
 DEFAULT_BATCH_SIZE = 100
+MAX_EF = 10_000
+MAX_M = 128
 
 
 def _catalog(node: NodeState) -> VectorCatalog:
@@ -59,6 +60,7 @@ async def create_index(request: Request) -> Response:
         dimension,
         metric=_metric(body),
         field=_name(body, "field", "embedding"),
+        **_tuning(body),
     )
     node = node_of(request)
     existing = _catalog(node).get(namespace, collection)
@@ -87,9 +89,9 @@ async def put_config(request: Request) -> Response:
     body = await read_object(request)
     index = _queried_index(request, body)
     ef_search = field(body, "efSearch", int)
-    if not 1 <= ef_search <= 10_000:
+    if not 1 <= ef_search <= MAX_EF:
         raise BadRequest(
-            f"expected 'efSearch' between 1 and 10000, received {ef_search}"
+            f"expected 'efSearch' between 1 and {MAX_EF}, received {ef_search}"
         )
     spec = replace(index.spec, ef_search=ef_search)
     await node_of(request).storage.write_async([spec.put()])
@@ -345,6 +347,22 @@ def _metric(body: dict[str, Any]) -> str:
             f"expected 'metric' to be one of {', '.join(METRICS)}, received {value!r}"
         )
     return value.lower()
+
+
+_TUNING = {
+    "efSearch": ("ef_search", MAX_EF),
+    "M": ("m", MAX_M),
+    "efConstruction": ("ef_construction", MAX_EF),
+}
+
+
+def _tuning(body: dict[str, Any]) -> dict[str, int]:
+    """The HNSW parameters a request sets, by `IndexSpec` field name."""
+    return {
+        name: _bounded(body, wire, 0, limit)
+        for wire, (name, limit) in _TUNING.items()
+        if body.get(wire) is not None
+    }
 
 
 def _bounded(body: dict[str, Any], name: str, default: int, limit: int) -> int:

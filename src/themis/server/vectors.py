@@ -1,407 +1,36 @@
-"""Vector indexes: one per (namespace, collection), kept in memory beside LMDB.
+"""The vector indexes of a node: one per (namespace, collection), beside LMDB.
 
-The documents in LMDB are the truth; an index is derived from them. It is built from
-the stored documents when the node starts and then follows every durable write through
-a commit listener, so it never reflects a write that was rolled back and is consistent
-after a crash. Small indexes answer by exact numpy search; from `HNSW_THRESHOLD` live
-vectors on, a faiss HNSW graph answers. HNSW cannot remove entries, so a delete leaves
-a tombstone that searches skip through an id selector, and the graph is rebuilt once
-tombstones outnumber live vectors.
-
-Distances (smaller is better): cosine ``1 - cos`` with score ``cos``; l2 the squared
-Euclidean distance (as upstream and faiss) with score ``1 / (1 + d)``; dot ``-dot``
-with score ``dot``.
+The documents in LMDB are the truth; an index is derived from them. Each index is
+built from the stored documents when the node starts and then follows every durable
+write through a commit listener, so it never reflects a write that was rolled back
+and is consistent after a crash. Index definitions live in the ``meta`` space; the
+search itself is :class:`themis.server.vector_index.VectorIndex`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import secrets
-import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import faiss
-import numpy as np
-import numpy.typing as npt
-
 from themis import _json
-from themis.server.errors import BadRequest
 from themis.server.keys import DocKey, collection_prefix, decode_storage_key
 from themis.server.storage import Change, Put, ReadView, Storage
+from themis.server.vector_index import (
+    SPEC_PREFIX,
+    IndexSpec,
+    Matrix,
+    VectorIndex,
+    vector_of,
+)
 
 if TYPE_CHECKING:
     from themis.server.state import NodeState
 
+__all__ = ["VectorCatalog", "install_vectors", "read_documents"]
+
 logger = logging.getLogger(__name__)
-
-Matrix = npt.NDArray[np.float32]
-METRICS = ("cosine", "l2", "dot")
-HNSW_THRESHOLD = 10_000
-"""Live vectors from which an index switches from exact search to HNSW."""
-
-EXACT_FILTER_LIMIT = 20_000
-"""Filtered searches over at most this many matches run exactly."""
-
-_SPEC_PREFIX = b"vector_index\x1f"
-
-
-@dataclass(frozen=True, slots=True)
-class IndexSpec:
-    """The persistent definition of one vector index."""
-
-    namespace: str
-    collection: str
-    dimension: int
-    metric: str = "cosine"
-    field: str = "embedding"
-    ef_search: int = 128
-    m: int = 16
-    ef_construction: int = 200
-
-    @property
-    def meta_key(self) -> bytes:
-        """Where the definition is stored in the ``meta`` space."""
-        return spec_key(self.namespace, self.collection)
-
-    def put(self) -> Put:
-        """The write that stores this definition."""
-        return Put("meta", self.meta_key, _json.dumps(asdict(self)))
-
-    def same_shape(self, other: IndexSpec) -> bool:
-        """Whether two definitions index the same vectors the same way."""
-        mine = (self.dimension, self.metric, self.field)
-        return mine == (other.dimension, other.metric, other.field)
-
-
-def spec_key(namespace: str, collection: str) -> bytes:
-    """The ``meta`` key of the index definition of one collection."""
-    return _SPEC_PREFIX + collection_prefix(namespace, collection)
-
-
-def vector_of(value: Any, dimension: int | None) -> list[float] | str:
-    """The value as a vector, or a message saying why it is not one."""
-    if not isinstance(value, list) or not value:
-        return f"expected a non-empty array of numbers, received {_show(value)}"
-    for position, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int | float):
-            return (
-                f"expected numbers in the vector, received {_show(item)} "
-                f"at position {position}"
-            )
-        if not math.isfinite(item):
-            return f"expected finite numbers, received {item!r} at position {position}"
-    if dimension is not None and len(value) != dimension:
-        return f"expected a vector of dimension {dimension}, received {len(value)}"
-    return [float(item) for item in value]
-
-
-def _show(value: Any) -> str:
-    return f"{type(value).__name__} {value!r:.40}"
-
-
-# --- filters ----------------------------------------------------------------------
-
-_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in")
-
-
-def check_filter(spec: Any) -> dict[str, Any]:
-    """Validate a metadata filter and return it.
-
-    Raises:
-        BadRequest: the filter is not an object of field conditions.
-    """
-    if not isinstance(spec, dict):
-        raise BadRequest(f"expected 'filter' to be an object, received {_show(spec)}")
-    for name, condition in spec.items():
-        if not isinstance(condition, dict):
-            continue
-        for operator, operand in condition.items():
-            if operator not in _OPERATORS:
-                raise BadRequest(
-                    f"expected filter operators {', '.join(_OPERATORS)} on "
-                    f"{name!r}, received {operator!r}"
-                )
-            if operator == "$in" and not isinstance(operand, list):
-                raise BadRequest(
-                    f"expected '$in' on {name!r} to be an array, "
-                    f"received {_show(operand)}"
-                )
-    return spec
-
-
-def matches(doc: dict[str, Any], spec: dict[str, Any]) -> bool:
-    """Whether a document satisfies every condition of a filter."""
-    for name, condition in spec.items():
-        present, value = _lookup(doc, name)
-        if not isinstance(condition, dict):
-            condition = {"$eq": condition}
-        for operator, operand in condition.items():
-            if not _holds(operator, present, value, operand):
-                return False
-    return True
-
-
-def _lookup(doc: dict[str, Any], path: str) -> tuple[bool, Any]:
-    value: Any = doc
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
-
-
-def _holds(operator: str, present: bool, value: Any, operand: Any) -> bool:
-    if operator == "$ne":
-        return not (present and _equal(value, operand))
-    if not present:
-        return False
-    if operator == "$eq":
-        return _equal(value, operand)
-    if operator == "$in":
-        return any(_equal(value, item) for item in operand)
-    if not _comparable(value, operand):
-        return False
-    if operator == "$gt":
-        return bool(value > operand)
-    if operator == "$gte":
-        return bool(value >= operand)
-    if operator == "$lt":
-        return bool(value < operand)
-    return bool(value <= operand)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    return "number" if isinstance(value, int | float) else type(value).__name__
-
-
-def _equal(left: Any, right: Any) -> bool:
-    # JSON's true is not the number 1, although Python says so.
-    return _kind(left) == _kind(right) and bool(left == right)
-
-
-def _comparable(left: Any, right: Any) -> bool:
-    kind = _kind(left)
-    return kind == _kind(right) and kind in ("number", "str")
-
-
-# --- one index --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One search result."""
-
-    key: bytes
-    distance: float
-
-    @property
-    def pk(self) -> str:
-        """The document's primary key."""
-        return decode_storage_key(self.key).pk
-
-
-class VectorIndex:
-    """The vectors of one collection with exact and HNSW search.
-
-    Updates come from the writer thread and searches from worker threads; one lock
-    serialises them because faiss does not allow adds during a search.
-    """
-
-    def __init__(self, spec: IndexSpec) -> None:
-        self.spec = spec
-        self._lock = threading.Lock()
-        self._data: Matrix = np.empty((1024, spec.dimension), dtype=np.float32)
-        self._keys: list[bytes | None] = []
-        self._meta: list[dict[str, Any]] = []
-        self._slots: dict[bytes, int] = {}
-        self._hnsw: Any = None
-        self._live_bits: npt.NDArray[np.uint8] | None = None
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    @property
-    def uses_hnsw(self) -> bool:
-        """Whether searches currently go through the HNSW graph."""
-        return self._hnsw is not None
-
-    def prepare(self, vector: Sequence[float]) -> Matrix | None:
-        """The stored form of a vector (unit length for cosine); None if it has none."""
-        array = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        if self.spec.metric == "cosine":
-            norm = float(np.linalg.norm(array))
-            if norm == 0.0 or not math.isfinite(norm):
-                return None
-            array /= norm
-        return array
-
-    def apply(
-        self,
-        upserts: Iterable[tuple[bytes, Matrix, dict[str, Any]]],
-        removals: Iterable[bytes],
-    ) -> None:
-        """Add, replace and remove vectors in one step."""
-        with self._lock:
-            first_new = len(self._keys)
-            for key in removals:
-                self._remove(key)
-            for key, row, meta in upserts:
-                self._upsert(key, row, meta)
-            self._live_bits = None
-            self._maintain(first_new)
-
-    def set_ef_search(self, ef_search: int) -> None:
-        """Change the HNSW search breadth."""
-        with self._lock:
-            self.spec = replace(self.spec, ef_search=ef_search)
-
-    def _upsert(self, key: bytes, row: Matrix, meta: dict[str, Any]) -> None:
-        slot = self._slots.get(key)
-        if slot is not None and np.array_equal(self._data[slot], row[0]):
-            self._meta[slot] = meta
-            return
-        if slot is not None:
-            self._remove(key)
-        slot = len(self._keys)
-        if slot == len(self._data):
-            self._data = np.concatenate([self._data, np.empty_like(self._data)])
-        self._data[slot] = row[0]
-        self._keys.append(key)
-        self._meta.append(meta)
-        self._slots[key] = slot
-
-    def _remove(self, key: bytes) -> None:
-        slot = self._slots.pop(key, None)
-        if slot is not None:
-            self._keys[slot] = None
-            self._meta[slot] = {}
-
-    def _maintain(self, first_new: int) -> None:
-        dead = len(self._keys) - len(self._slots)
-        if dead > max(len(self._slots), 1024):
-            self._compact()
-            first_new = 0
-            self._hnsw = None
-        if self._hnsw is None and len(self._slots) >= HNSW_THRESHOLD:
-            self._hnsw = self._new_hnsw()
-            first_new = 0
-        elif self._hnsw is not None and len(self._slots) < HNSW_THRESHOLD // 2:
-            self._hnsw = None
-        if self._hnsw is not None and first_new < len(self._keys):
-            self._hnsw.add(self._data[first_new : len(self._keys)])
-
-    def _compact(self) -> None:
-        live = [slot for slot, key in enumerate(self._keys) if key is not None]
-        data = self._data[live] if live else self._data[:0]
-        capacity = max(1024, len(live) * 2)
-        self._data = np.empty((capacity, self.spec.dimension), dtype=np.float32)
-        self._data[: len(live)] = data
-        self._keys = [self._keys[slot] for slot in live]
-        self._meta = [self._meta[slot] for slot in live]
-        self._slots = {key: slot for slot, key in enumerate(self._keys) if key}
-
-    def _new_hnsw(self) -> Any:
-        spec = self.spec
-        kind = faiss.METRIC_L2 if spec.metric == "l2" else faiss.METRIC_INNER_PRODUCT
-        index = faiss.IndexHNSWFlat(spec.dimension, spec.m, kind)
-        index.hnsw.efConstruction = spec.ef_construction
-        return index
-
-    # --- search -----------------------------------------------------------------
-
-    def search(
-        self, query: Matrix, k: int, only: dict[str, Any] | None = None
-    ) -> list[Hit]:
-        """The ``k`` nearest live vectors, best first, among those matching ``only``."""
-        with self._lock:
-            if only is None:
-                candidates = None
-            else:
-                candidates = [
-                    slot
-                    for slot, key in enumerate(self._keys)
-                    if key is not None and matches(self._meta[slot], only)
-                ]
-            use_exact = self._hnsw is None or (
-                candidates is not None and len(candidates) <= EXACT_FILTER_LIMIT
-            )
-            if use_exact:
-                slots, distances = self._exact(query, k, candidates)
-            else:
-                slots, distances = self._approximate(query, k, candidates)
-            return [
-                Hit(self._keys[slot] or b"", float(distance))
-                for slot, distance in zip(slots, distances, strict=True)
-            ]
-
-    def _exact(
-        self, query: Matrix, k: int, candidates: list[int] | None
-    ) -> tuple[list[int], list[float]]:
-        if candidates is None:
-            candidates = [s for s, key in enumerate(self._keys) if key is not None]
-        if not candidates:
-            return [], []
-        chosen = np.asarray(candidates, dtype=np.int64)
-        distances = self._distances(self._data[chosen], query[0])
-        top = min(k, len(chosen))
-        part = (
-            np.argpartition(distances, top - 1)[:top]
-            if top < len(chosen)
-            else (np.arange(len(chosen)))
-        )
-        order = part[np.lexsort((chosen[part], distances[part]))]
-        return chosen[order].tolist(), distances[order].tolist()
-
-    def _distances(self, rows: Matrix, query: Matrix) -> Matrix:
-        if self.spec.metric == "l2":
-            delta = rows - query
-            squared: Matrix = np.einsum("ij,ij->i", delta, delta)
-            return squared
-        products: Matrix = rows @ query
-        return 1.0 - products if self.spec.metric == "cosine" else -products
-
-    def _approximate(
-        self, query: Matrix, k: int, candidates: list[int] | None
-    ) -> tuple[list[int], list[float]]:
-        # The installed faiss stubs omit the HNSW search parameters.
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-        params.efSearch = max(self.spec.ef_search, k)
-        if candidates is not None:
-            bits = np.zeros(len(self._keys), dtype=bool)
-            bits[candidates] = True
-            packed = np.packbits(bits, bitorder="little")
-        else:
-            packed = self._live_bitmap()
-        params.sel = faiss.IDSelectorBitmap(len(self._keys), faiss.swig_ptr(packed))
-        raw, labels = self._hnsw.search(query, k, params=params)
-        found = labels[0] >= 0
-        slots = labels[0][found].tolist()
-        values = raw[0][found]
-        if self.spec.metric == "cosine":
-            values = 1.0 - values
-        elif self.spec.metric == "dot":
-            values = -values
-        return slots, values.tolist()
-
-    def _live_bitmap(self) -> npt.NDArray[np.uint8]:
-        if self._live_bits is None:
-            bits = np.fromiter((k is not None for k in self._keys), dtype=bool)
-            self._live_bits = np.packbits(bits, bitorder="little")
-        return self._live_bits
-
-
-def score_of(metric: str, distance: float) -> float:
-    """The similarity reported beside a distance (larger is better)."""
-    if metric == "cosine":
-        return 1.0 - distance
-    if metric == "dot":
-        return -distance
-    return 1.0 / (1.0 + distance)
 
 
 # --- the node's indexes -----------------------------------------------------------
@@ -425,7 +54,7 @@ class VectorCatalog:
         with self.storage.snapshot() as view:
             specs = [
                 IndexSpec(**_json.loads(raw))
-                for _, raw in view.scan("meta", _SPEC_PREFIX)
+                for _, raw in view.scan("meta", SPEC_PREFIX)
             ]
         for spec in specs:
             self._build(spec)
@@ -435,7 +64,7 @@ class VectorCatalog:
         pending: dict[tuple[str, str], tuple[list[Any], list[bytes]]] = {}
         for change in changes:
             op = change.op
-            if op.space == "meta" and op.key.startswith(_SPEC_PREFIX):
+            if op.space == "meta" and op.key.startswith(SPEC_PREFIX):
                 self._flush(pending)
                 self._define(op.value if isinstance(op, Put) else None)
             elif op.space == "docs":

@@ -1,0 +1,300 @@
+"""Transactions: buffered writes, reads of one's own writes, atomic commit.
+
+A transaction keeps its writes in memory until commit. Reads through it see those
+writes first, then either the snapshot taken at begin (``snapshot`` isolation) or the
+latest committed data (``read_committed``). Commit runs inside the storage writer's
+transaction: every key the transaction wrote must still hold the value it had when the
+transaction began, otherwise another writer got there first and the commit is a 409
+(first committer wins); if all keys are unchanged, every write is applied atomically.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from themis.server.errors import BadRequest, Conflict, NotFound
+from themis.server.keys import DocKey
+from themis.server.storage import Compute, Delete, Put, ReadView, Snapshot, Storage
+
+IDLE_TIMEOUT_SECONDS = 60.0
+MAX_OPEN = 1024
+
+
+class Isolation(enum.StrEnum):
+    """How a transaction's reads see other writers."""
+
+    READ_COMMITTED = "read_committed"
+    SNAPSHOT = "snapshot"
+
+
+class Status(enum.StrEnum):
+    """Where a transaction is in its life."""
+
+    ACTIVE = "active"
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled_back"
+
+
+class OverlayView:
+    """A read view that shows a transaction's buffered documents over a base view."""
+
+    def __init__(self, base: ReadView, writes: dict[bytes, bytes | None]) -> None:
+        self._base = base
+        self._writes = writes
+
+    def get(self, space: str, key: bytes) -> bytes | None:
+        if space == "docs" and key in self._writes:
+            return self._writes[key]
+        return self._base.get(space, key)
+
+    def scan(
+        self, space: str, prefix: bytes = b"", *, start: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if space != "docs":
+            return self._base.scan(space, prefix, start=start)
+        low = prefix if start is None else max(prefix, start)
+        own = sorted(
+            (key, value)
+            for key, value in self._writes.items()
+            if key.startswith(prefix) and key >= low
+        )
+        merged = heapq.merge(own, self._stored(prefix, start), key=lambda kv: kv[0])
+        return self._visible(merged)
+
+    def scan_back(
+        self, space: str, prefix: bytes, *, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self._base.scan_back(space, prefix, end=end)
+
+    def _stored(
+        self, prefix: bytes, start: bytes | None
+    ) -> Iterator[tuple[bytes, bytes | None]]:
+        for key, value in self._base.scan("docs", prefix, start=start):
+            if key not in self._writes:
+                yield key, value
+
+    @staticmethod
+    def _visible(
+        entries: Iterator[tuple[bytes, bytes | None]],
+    ) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in entries:
+            if value is not None:
+                yield key, value
+
+
+@dataclass
+class Transaction:
+    """One open transaction."""
+
+    ident: int
+    isolation: Isolation
+    snapshot: Snapshot
+    started: float = field(default_factory=time.monotonic)
+    last_used: float = field(default_factory=time.monotonic)
+    writes: dict[bytes, bytes | None] = field(default_factory=dict)
+    keys: dict[bytes, DocKey] = field(default_factory=dict)
+    status: Status = Status.ACTIVE
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read_view(
+        self, latest: Callable[[], Snapshot]
+    ) -> tuple[ReadView, Callable[[], None]]:
+        """A view showing this transaction's writes; the closer releases it."""
+        self.last_used = time.monotonic()
+        if self.isolation is Isolation.SNAPSHOT:
+            return OverlayView(self.snapshot, self.writes), _nothing
+        fresh = latest()
+        return OverlayView(fresh, self.writes), fresh.close
+
+    def get(self, key: DocKey, latest: Callable[[], Snapshot]) -> bytes | None:
+        """The document as this transaction sees it."""
+        view, close = self.read_view(latest)
+        try:
+            return view.get("docs", key.storage())
+        finally:
+            close()
+
+    def put(self, key: DocKey, blob: bytes) -> None:
+        """Buffer a write."""
+        self._buffer(key, blob)
+
+    def delete(self, key: DocKey, latest: Callable[[], Snapshot]) -> bool:
+        """Buffer a delete; returns whether the transaction saw the document."""
+        existed = self.get(key, latest) is not None
+        if existed:
+            self._buffer(key, None)
+        return existed
+
+    def has_writes(self) -> bool:
+        """Whether anything is buffered (queries then cannot trust indexes)."""
+        return bool(self.writes)
+
+    def commit_ops(self) -> Compute:
+        """The storage operation that checks for conflicts and applies the writes."""
+        return Compute(self._check_and_apply)
+
+    def _buffer(self, key: DocKey, blob: bytes | None) -> None:
+        self.last_used = time.monotonic()
+        raw = key.storage()
+        self.writes[raw] = blob
+        self.keys[raw] = key
+
+    def _check_and_apply(self, view: ReadView) -> Sequence[Put | Delete]:
+        for raw in self.writes:
+            if view.get("docs", raw) != self.snapshot.get("docs", raw):
+                raise Conflict(
+                    f"write-write conflict on {self.keys[raw].wire!r}: another "
+                    f"transaction changed it after transaction {self.ident} began; "
+                    "retry the transaction"
+                )
+        return [
+            Put("docs", raw, blob) if blob is not None else Delete("docs", raw)
+            for raw, blob in self.writes.items()
+        ]
+
+
+def _nothing() -> None:
+    return None
+
+
+class TransactionManager:
+    """Open transactions of one node, with idle expiry and statistics."""
+
+    def __init__(self, storage: Storage, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS):
+        self._storage = storage
+        self._idle_timeout = idle_timeout
+        self._open: dict[int, Transaction] = {}
+        self._lock = threading.Lock()
+        # Ids stay unique across restarts of the node: they start at the clock.
+        self._ids = itertools.count(int(time.time() * 1000))
+        self.stats: dict[str, Any] = {
+            "total_begun": 0,
+            "total_committed": 0,
+            "total_aborted": 0,
+            "total_conflicts": 0,
+        }
+        self._durations: list[float] = []
+
+    def begin(self, isolation: Isolation) -> Transaction:
+        """Open a transaction.
+
+        Raises:
+            Conflict: too many transactions are open.
+        """
+        self._expire()
+        with self._lock:
+            if len(self._open) >= MAX_OPEN:
+                raise Conflict(
+                    f"{MAX_OPEN} transactions are open; commit or roll back some first"
+                )
+            txn = Transaction(next(self._ids), isolation, self._storage.snapshot())
+            self._open[txn.ident] = txn
+            self.stats["total_begun"] += 1
+        return txn
+
+    def lookup(self, raw: Any) -> Transaction:
+        """The open transaction named by a header or body value.
+
+        Raises:
+            BadRequest: the id is not an integer.
+            NotFound: no such open transaction.
+        """
+        ident = parse_ident(raw)
+        self._expire()
+        with self._lock:
+            txn = self._open.get(ident)
+        if txn is None:
+            raise NotFound(f"transaction {ident} not found or already completed")
+        return txn
+
+    async def commit(self, txn: Transaction) -> None:
+        """Apply a transaction atomically.
+
+        Raises:
+            Conflict: another writer changed a key this transaction wrote.
+        """
+        self._close(txn)
+        try:
+            if txn.writes:
+                await self._storage.write_async([txn.commit_ops()])
+        except Conflict:
+            self._finish(txn, Status.ROLLED_BACK)
+            self.stats["total_conflicts"] += 1
+            raise
+        self._finish(txn, Status.COMMITTED)
+
+    def rollback(self, txn: Transaction) -> None:
+        """Discard a transaction's writes."""
+        self._close(txn)
+        self._finish(txn, Status.ROLLED_BACK)
+
+    def summary(self) -> dict[str, Any]:
+        """The counters of ``GET /transaction/stats``."""
+        self._expire()
+        durations = self._durations or [0.0]
+        finished = self.stats["total_committed"] + self.stats["total_aborted"]
+        return {
+            **self.stats,
+            "active_count": len(self._open),
+            "avg_duration_ms": sum(durations) / len(durations) * 1000,
+            "max_duration_ms": max(durations) * 1000,
+            "success_rate": self.stats["total_committed"] / finished
+            if finished
+            else 1.0,
+        }
+
+    def close_all(self) -> None:
+        """Roll back everything still open (node shutdown)."""
+        with self._lock:
+            open_now = list(self._open.values())
+        for txn in open_now:
+            self.rollback(txn)
+
+    def _close(self, txn: Transaction) -> None:
+        with self._lock:
+            if self._open.pop(txn.ident, None) is None:
+                raise NotFound(
+                    f"transaction {txn.ident} not found or already completed"
+                )
+
+    def _finish(self, txn: Transaction, status: Status) -> None:
+        txn.status = status
+        txn.snapshot.close()
+        key = "total_committed" if status is Status.COMMITTED else "total_aborted"
+        self.stats[key] += 1
+        self._durations = [*self._durations[-999:], time.monotonic() - txn.started]
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            idle = [
+                t for t in self._open.values() if now - t.last_used > self._idle_timeout
+            ]
+            for txn in idle:
+                del self._open[txn.ident]
+        for txn in idle:
+            self._finish(txn, Status.ROLLED_BACK)
+
+
+def parse_ident(raw: Any) -> int:
+    """Read a transaction id given as a JSON number or a decimal string.
+
+    Raises:
+        BadRequest: the value is not a non-negative integer.
+    """
+    if isinstance(raw, bool):
+        raw = None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw)
+    if isinstance(raw, int) and raw >= 0:
+        return raw
+    raise BadRequest(
+        f"expected a transaction id (a non-negative integer), received {raw!r:.40}"
+    )
