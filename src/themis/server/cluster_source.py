@@ -15,6 +15,7 @@ import heapq
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,7 @@ class ClusterSource:
         namespace: The namespace collection names resolve in.
         http: The client peers are called with.
         failures: Where shard failures go.
+        pool: Threads that fetch the shards' first pages side by side.
     """
 
     pushes_down_filters = True
@@ -89,7 +91,9 @@ class ClusterSource:
         namespace: str,
         http: httpx.Client,
         failures: ShardFailures,
+        pool: Executor,
     ) -> None:
+        self._pool = pool
         self._peers = list(peers)
         self._local = local
         self._local_id = local_id
@@ -196,15 +200,22 @@ class ClusterSource:
             "use_cursor": True,
             "batch_size": FIRST_PAGE,
         }
-        while True:
-            page = self._post_page(peer, body)
-            if page is None:
-                return
+        # Every shard's first page is requested at once; merging then waits for the
+        # slowest shard instead of the sum of all of them.
+        first = self._pool.submit(self._post_page, peer, dict(body))
+        return self._follow(peer, body, first)
+
+    def _follow(
+        self, peer: Peer, body: dict[str, Any], first: Future[dict[str, Any] | None]
+    ) -> Iterator[dict[str, Any]]:
+        page = first.result()
+        while page is not None:
             yield from page["items"]
             if not page.get("has_more"):
                 return
             body["cursor"] = page["next_cursor"]
             body["batch_size"] = min(LARGEST_PAGE, body["batch_size"] * 4)
+            page = self._post_page(peer, body)
 
     def _post_page(self, peer: Peer, body: dict[str, Any]) -> dict[str, Any] | None:
         try:

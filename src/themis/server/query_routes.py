@@ -188,6 +188,7 @@ def _cluster_source(
         shard_ids=[sid for sid, _ in peers],
         namespace=request.namespace,
         http=node.peer_http,
+        pool=node.peer_pool,
         failures=failures or ShardFailures(request.allow_partial),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,14 @@ class NodeState:
     extensions: dict[str, Any] = field(default_factory=dict)
     traffic: Traffic = field(default_factory=Traffic)
     _peer_http: httpx.Client | None = None
+    _peer_pool: ThreadPoolExecutor | None = None
+
+    @property
+    def peer_pool(self) -> ThreadPoolExecutor:
+        """Threads that call other shards in parallel for a coordinated query."""
+        if self._peer_pool is None:
+            self._peer_pool = ThreadPoolExecutor(32, thread_name_prefix="themis-peer")
+        return self._peer_pool
 
     @property
     def peer_http(self) -> httpx.Client:
