@@ -68,14 +68,20 @@ class FakeNode:
         if not self.batch_routes:
             return error(404, "Endpoint not found")
         if action == "get":
-            found = {k: self.store[k] for k in body["keys"] if k in self.store}
+            as_documents = body.get("documents") is True
+            found = {
+                k: json.loads(self.store[k]) if as_documents else self.store[k]
+                for k in body["keys"]
+                if k in self.store
+            }
             missing = [k for k in body["keys"] if k not in self.store]
             return httpx.Response(
                 200, json={"found": found, "missing": missing, "errors": {}}
             )
         if action == "put":
             for item in body["items"]:
-                self.store[item["key"]] = item["blob"]
+                text = json.dumps(item["doc"]) if "doc" in item else item["blob"]
+                self.store[item["key"]] = text
             keys = [item["key"] for item in body["items"]]
             return httpx.Response(200, json={"succeeded": keys, "failed": {}})
         gone = [k for k in body["keys"] if self.store.pop(k, None) is not None]

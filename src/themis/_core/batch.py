@@ -154,10 +154,8 @@ def batch_put(
 ) -> Operation[BatchWriteResult]:
     """Writes many entities; ``blobs`` maps each uuid to ``(wire key, blob text)``."""
     texts = dict(blobs.values())
-    sizes = {
-        key: len(orjson.dumps({"key": key, "blob": text})) + 1
-        for key, text in texts.items()
-    }
+    # Documents travel as JSON objects, so their encoded size is the text's size.
+    sizes = {key: len(key) + len(text) + 20 for key, text in texts.items()}
     outcomes = yield from _run(
         sizes,
         limits,
@@ -256,7 +254,7 @@ def _safe_payload(reply: Reply) -> dict[str, Any]:
 def _get_chunk(
     topology: Topology, chunk: Chunk, routes: BatchRoutes
 ) -> Operation[KeyOutcomes]:
-    body = {"keys": list(chunk.keys)}
+    body = {"keys": list(chunk.keys), "documents": True}
     reply = yield from _try_batch(topology, chunk, routes, "/batch/get", body)
     if reply is None:
         return (yield from _each(chunk.keys, _get_one))
@@ -277,7 +275,9 @@ def _get_chunk(
 def _put_chunk(
     topology: Topology, chunk: Chunk, routes: BatchRoutes, texts: Mapping[str, str]
 ) -> Operation[KeyOutcomes]:
-    body = {"items": [{"key": key, "blob": texts[key]} for key in chunk.keys]}
+    # A fragment is spliced into the body as a JSON object, not escaped as a string.
+    items = [{"key": key, "doc": orjson.Fragment(texts[key])} for key in chunk.keys]
+    body = {"items": items}
     reply = yield from _try_batch(topology, chunk, routes, "/batch/put", body)
     if reply is None:
         return (yield from _each(chunk.keys, lambda key: _put_one(key, texts[key])))

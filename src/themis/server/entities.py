@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from themis import _routing
+from themis import _json, _routing
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
@@ -66,8 +67,12 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
 
 
 async def batch_get(request: Request) -> Response:
-    keys = _key_list(await read_object(request))
-    found: dict[str, str] = {}
+    body = await read_object(request)
+    keys = _key_list(body)
+    # With "documents", stored texts are spliced in as JSON objects: nothing is
+    # escaped here or decoded twice by the client.
+    as_documents = body.get("documents") is True
+    found: dict[str, Any] = {}
     missing: list[str] = []
     errors: dict[str, str] = {}
     with _reader(request) as view:
@@ -81,7 +86,7 @@ async def batch_get(request: Request) -> Response:
             if blob is None:
                 missing.append(raw)
             else:
-                found[raw] = blob.decode()
+                found[raw] = orjson.Fragment(blob) if as_documents else blob.decode()
     return json_response({"found": found, "missing": missing, "errors": errors})
 
 
@@ -195,9 +200,20 @@ def _batch_item(item: Any, position: int) -> tuple[DocKey, bytes]:
             f"received {type(item).__name__}"
         )
     key = parse_key(field(item, "key", str))
+    if "doc" in item:
+        return key, _document_text(item["doc"], key)
     if "blob" not in item:
-        raise BadRequest(f"missing required field 'blob' for {key.wire!r}")
+        raise BadRequest(f"missing required field 'blob' (or 'doc') for {key.wire!r}")
     return key, parse_blob(item["blob"], key.wire)
+
+
+def _document_text(doc: Any, key: DocKey) -> bytes:
+    if not isinstance(doc, dict):
+        raise BadRequest(
+            f"expected 'doc' of {key.wire!r} to be a JSON object, "
+            f"received {type(doc).__name__}"
+        )
+    return _json.dumps(doc)
 
 
 def _item_label(item: Any, position: int) -> str:
