@@ -2,7 +2,7 @@
 
 from themis._core.topology import Shard, Topology
 from themis._version import __version__
-from themis.client import ThemisClient, Transaction
+from themis.client import ThemisClient
 from themis.errors import (
     BadRequestError,
     ConflictError,
@@ -13,6 +13,7 @@ from themis.errors import (
     TopologyError,
 )
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
+from themis.transaction import Transaction
 
 __all__ = [
     "BadRequestError",

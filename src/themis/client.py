@@ -28,6 +28,7 @@ from themis._core.session import Session
 from themis._core.topology import Topology
 from themis.errors import ThemisError, http_error
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
+from themis.transaction import Transaction
 
 __all__ = ["ThemisClient", "Transaction"]
 
@@ -428,86 +429,3 @@ def _reply(call: Call, response: httpx.Response) -> Reply:
     except httpx.HTTPStatusError as exc:
         raise http_error(response) from exc
     raise ThemisError(f"unexpected status {response.status_code} from {response.url}")
-
-
-class Transaction:
-    """A transaction pinned to one node; its calls carry ``X-Transaction-Id``.
-
-    Used as a context manager it commits when the block succeeds and rolls back when
-    it raises. Commit and rollback are never retried.
-    """
-
-    def __init__(self, client: ThemisClient, scope: protocol.Scope) -> None:
-        assert scope.transaction_id is not None and scope.endpoint is not None
-        self._client = client
-        self._scope = scope
-        self.id: int = scope.transaction_id
-        self.state = protocol.TransactionState.ACTIVE
-
-    def __enter__(self) -> Transaction:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.state is not protocol.TransactionState.ACTIVE:
-            return
-        if exc_type is None:
-            self.commit()
-        else:
-            self.rollback()
-
-    def get(self, model: str, collection: str, uuid: str) -> Any:
-        """Reads an entity as this transaction sees it."""
-        key = self._key(model, collection, uuid)
-        return self._client._run(protocol.get_entity(key, self._scope))
-
-    def put(
-        self, model: str, collection: str, uuid: str, doc: Mapping[str, Any]
-    ) -> bool:
-        """Writes an entity within this transaction."""
-        key = self._key(model, collection, uuid)
-        return self._client._run(protocol.put_entity(key, doc, self._scope))
-
-    def delete(self, model: str, collection: str, uuid: str) -> bool:
-        """Deletes an entity within this transaction."""
-        key = self._key(model, collection, uuid)
-        return self._client._run(protocol.delete_entity(key, self._scope))
-
-    def query(
-        self, aql: str, *, params: Mapping[str, Any] | None = None
-    ) -> QueryResult:
-        """Runs a query on the transaction's node, seeing its own writes."""
-        self._check_active()
-        session = self._client._session
-        op = session.query(aql, params, False, None, None, scope=self._scope)
-        return self._client._run(op)
-
-    def commit(self) -> dict[str, Any]:
-        """Commits the transaction."""
-        return self._end("commit", protocol.TransactionState.COMMITTED)
-
-    def rollback(self) -> dict[str, Any]:
-        """Rolls the transaction back."""
-        return self._end("rollback", protocol.TransactionState.ROLLED_BACK)
-
-    def _end(self, action: str, state: protocol.TransactionState) -> dict[str, Any]:
-        self._check_active()
-        assert self._scope.endpoint is not None
-        # Marked first: a failed commit must not be retried by __exit__ either.
-        self.state = state
-        op = protocol.end_transaction(self._scope.endpoint, self.id, action)
-        return self._client._run(op)
-
-    def _key(self, model: str, collection: str, uuid: str) -> str:
-        self._check_active()
-        return self._client._session.key(model, collection, uuid)
-
-    def _check_active(self) -> None:
-        if self.state is not protocol.TransactionState.ACTIVE:
-            raise ThemisError(
-                f"transaction {self.id} is {self.state.value}; begin a new one"
-            )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 
 
 def _create(http: httpx.Client, collection: str) -> dict[str, object]:
@@ -34,10 +33,6 @@ def test_create_index_rejects_out_of_range_m(http: httpx.Client) -> None:
     assert response.json()["message"] == "expected 'M' between 1 and 128, received 0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the first batch_insert resets efSearch to 128; cause not yet found",
-)
 def test_insert_keeps_the_created_ef_search(http: httpx.Client) -> None:
     collection = f"tune{uuid.uuid4().hex[:8]}"
     _create(http, collection)

@@ -16,17 +16,15 @@ from themis.server.graph import (
     MAX_DEPTH,
     Direction,
     EdgeFilter,
-    Traversal,
     adjacent,
     edge_key,
     graph_definition,
     graph_definition_delete,
     graph_definition_op,
     read_document,
-    shortest_path,
-    traverse,
     vertex_document,
 )
+from themis.server.graph_search import Traversal, shortest_path, traverse
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment, parse_key
 from themis.server.state import NodeState, node_of

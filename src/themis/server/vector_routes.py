@@ -145,12 +145,15 @@ async def batch_insert(request: Request) -> Response:
         raise BadRequest(f"expected at most {MAX_ITEMS} items, received {len(items)}")
     node = node_of(request)
     existing = _catalog(node).get(namespace, collection)
+    # An empty index has len() 0, so it is tested against None, never for truth.
     vector_field = _name(
-        body, "vector_field", existing.spec.field if existing else "embedding"
+        body,
+        "vector_field",
+        existing.spec.field if existing is not None else "embedding",
     )
     spec = (
         existing.spec
-        if existing
+        if existing is not None
         else _inferred_spec(body, items, namespace, collection, vector_field)
     )
     if spec.field != vector_field or (
@@ -161,14 +164,14 @@ async def batch_insert(request: Request) -> Response:
             f"{spec.metric!r}, received field {vector_field!r} and metric "
             f"{body.get('metric')!r}"
         )
-    ops: list[Op] = [] if existing else [spec.put()]
+    ops: list[Op] = [] if existing is not None else [spec.put()]
     details: list[dict[str, Any]] = []
     for position, item in enumerate(items):
         try:
             ops.append(_item_op(item, position, spec))
         except ServerError as exc:
             details.append({"pk": _pk_label(item, position), "message": exc.message})
-    inserted = len(ops) - (0 if existing else 1)
+    inserted = len(ops) - (0 if existing is not None else 1)
     if inserted:
         await node.storage.write_async(ops)
     return json_response(

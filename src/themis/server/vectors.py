@@ -99,13 +99,13 @@ class VectorCatalog:
         blob: bytes | None,
         pending: dict[tuple[str, str], tuple[list[Any], list[bytes]]],
     ) -> None:
-        key = decode_storage_key(raw_key)
-        index = self.get(key.namespace, key.collection)
+        if not self._indexes:
+            return
+        namespace, collection, _ = raw_key.decode().split("\x1f", 2)
+        index = self.get(namespace, collection)
         if index is None:
             return
-        upserts, removals = pending.setdefault(
-            (key.namespace, key.collection), ([], [])
-        )
+        upserts, removals = pending.setdefault((namespace, collection), ([], []))
         entry = _entry(index, blob) if blob is not None else None
         if entry is None:
             removals.append(raw_key)
