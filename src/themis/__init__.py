@@ -2,6 +2,7 @@
 
 from themis._core.topology import Shard, Topology
 from themis._version import __version__
+from themis.async_client import AsyncThemisClient, AsyncTransaction
 from themis.client import ThemisClient
 from themis.errors import (
     BadRequestError,
@@ -16,6 +17,8 @@ from themis.results import BatchGetResult, BatchWriteResult, QueryResult
 from themis.transaction import Transaction
 
 __all__ = [
+    "AsyncThemisClient",
+    "AsyncTransaction",
     "BadRequestError",
     "BatchGetResult",
     "BatchWriteResult",

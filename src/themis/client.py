@@ -12,7 +12,6 @@ from typing import Any, TypeVar, cast
 
 import httpx
 
-from themis import _json
 from themis._core import protocol
 from themis._core.effects import (
     FAILURES,
@@ -26,7 +25,7 @@ from themis._core.effects import (
 from themis._core.retry import RetryPolicy
 from themis._core.session import Session
 from themis._core.topology import Topology
-from themis.errors import ThemisError, http_error
+from themis._driver import build_request, to_reply
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
 from themis.transaction import Transaction
 
@@ -379,7 +378,7 @@ class ThemisClient:
                 if not (
                     policy.retry_status(status) and policy.may_retry(call, attempt)
                 ):
-                    return _reply(call, response)
+                    return to_reply(call, response)
                 delay = policy.delay(attempt, response.headers.get("Retry-After"))
             attempt += 1
             logger.debug(
@@ -388,15 +387,7 @@ class ThemisClient:
             self._sleep(delay)
 
     def _request(self, call: Call, topology: Topology | None) -> httpx.Request:
-        headers = {**call.headers, **(self._auth if call.auth else {})}
-        content = None
-        if call.body is not None:
-            content = _json.dumps(call.body)
-            headers["Content-Type"] = "application/json"
-        url = self._session.url(call, topology)
-        return self._http.build_request(
-            call.method, url, content=content, headers=headers
-        )
+        return build_request(self._http, self._session, call, topology, self._auth)
 
     def _topology(self, stale: int | None = None) -> Topology:
         """Returns the topology, reading it first if it is due.
@@ -419,13 +410,3 @@ class ThemisClient:
             loaded = self._run(self._session.fetch_topology())
             now = self._clock()
             return state.install(loaded, now) if loaded else state.fall_back(now)
-
-
-def _reply(call: Call, response: httpx.Response) -> Reply:
-    if response.is_success or response.status_code in call.accept:
-        return Reply(response.status_code, response.content, str(response.url))
-    try:
-        response.raise_for_status()
-    except httpx.HTTPStatusError as exc:
-        raise http_error(response) from exc
-    raise ThemisError(f"unexpected status {response.status_code} from {response.url}")

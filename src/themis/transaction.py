@@ -11,12 +11,41 @@ from themis.errors import ThemisError
 from themis.results import QueryResult
 
 if TYPE_CHECKING:
+    from themis._core.session import Session
     from themis.client import ThemisClient
 
-__all__ = ["Transaction"]
+__all__ = ["Transaction", "TransactionBase"]
 
 
-class Transaction:
+class TransactionBase:
+    """State and key handling shared by the sync and async transactions."""
+
+    def __init__(self, session: Session, scope: protocol.Scope) -> None:
+        assert scope.transaction_id is not None and scope.endpoint is not None
+        self._session = session
+        self._scope = scope
+        self.id: int = scope.transaction_id
+        self.state = protocol.TransactionState.ACTIVE
+
+    def _key(self, model: str, collection: str, uuid: str) -> str:
+        self._check_active()
+        return self._session.key(model, collection, uuid)
+
+    def _check_active(self) -> None:
+        if self.state is not protocol.TransactionState.ACTIVE:
+            raise ThemisError(
+                f"transaction {self.id} is {self.state.value}; begin a new one"
+            )
+
+    def _finish(self, state: protocol.TransactionState) -> str:
+        """Marks the end first (a failed commit must not be retried by an exit)."""
+        self._check_active()
+        assert self._scope.endpoint is not None
+        self.state = state
+        return self._scope.endpoint
+
+
+class Transaction(TransactionBase):
     """A transaction pinned to one node; its calls carry ``X-Transaction-Id``.
 
     Used as a context manager it commits when the block succeeds and rolls back when
@@ -24,11 +53,8 @@ class Transaction:
     """
 
     def __init__(self, client: ThemisClient, scope: protocol.Scope) -> None:
-        assert scope.transaction_id is not None and scope.endpoint is not None
+        super().__init__(client._session, scope)
         self._client = client
-        self._scope = scope
-        self.id: int = scope.transaction_id
-        self.state = protocol.TransactionState.ACTIVE
 
     def __enter__(self) -> Transaction:
         return self
@@ -68,8 +94,7 @@ class Transaction:
     ) -> QueryResult:
         """Runs a query on the transaction's node, seeing its own writes."""
         self._check_active()
-        session = self._client._session
-        op = session.query(aql, params, False, None, None, scope=self._scope)
+        op = self._session.query(aql, params, False, None, None, scope=self._scope)
         return self._client._run(op)
 
     def commit(self) -> dict[str, Any]:
@@ -81,19 +106,5 @@ class Transaction:
         return self._end("rollback", protocol.TransactionState.ROLLED_BACK)
 
     def _end(self, action: str, state: protocol.TransactionState) -> dict[str, Any]:
-        self._check_active()
-        assert self._scope.endpoint is not None
-        # Marked first: a failed commit must not be retried by __exit__ either.
-        self.state = state
-        op = protocol.end_transaction(self._scope.endpoint, self.id, action)
-        return self._client._run(op)
-
-    def _key(self, model: str, collection: str, uuid: str) -> str:
-        self._check_active()
-        return self._client._session.key(model, collection, uuid)
-
-    def _check_active(self) -> None:
-        if self.state is not protocol.TransactionState.ACTIVE:
-            raise ThemisError(
-                f"transaction {self.id} is {self.state.value}; begin a new one"
-            )
+        endpoint = self._finish(state)
+        return self._client._run(protocol.end_transaction(endpoint, self.id, action))

@@ -8,6 +8,8 @@ import themis
 def test_all_is_sorted_and_exact() -> None:
     assert themis.__all__ == sorted(themis.__all__)
     assert set(themis.__all__) == {
+        "AsyncThemisClient",
+        "AsyncTransaction",
         "BadRequestError",
         "BatchGetResult",
         "BatchWriteResult",
