@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from themis.aql import compile_query
+from themis.aql import Bound, compile_query
+from themis.server.indexes import IndexDefinition, IndexKind
 from themis.server.keys import parse_key
 from themis.server.node import NodeConfig, open_node
 from themis.server.state import NodeState
@@ -79,3 +80,34 @@ def test_boolean_needles_keep_exact_semantics(node: NodeState) -> None:
     rows = _query(node, "FOR u IN users FILTER u.active == false RETURN u._key")
 
     assert rows == ["b"]
+
+
+def test_broad_equality_gives_way_to_ordered_reads_with_equal_results(
+    node: NodeState,
+) -> None:
+    items = [
+        (
+            parse_key(f"items:{i:05}"),
+            f'{{"cat": "c{i % 2}", "score": {i % 97}}}'.encode(),
+        )
+        for i in range(2500)
+    ]
+    asyncio.run(node.documents.put_many(items))
+    text = (
+        "FOR d IN items FILTER d.cat == 'c1' SORT d.score DESC LIMIT 5, 12 "
+        "RETURN [d._key, d.score]"
+    )
+    plain = _query(node, text)
+
+    kinds: tuple[tuple[str, IndexKind], ...] = (("cat", "hash"), ("score", "range"))
+    for column, kind in kinds:
+        definition = IndexDefinition("default", "items", (column,), kind)
+        asyncio.run(node.catalog.create(definition))
+    with node.storage.snapshot() as view:
+        source = node.query_source(view, "default")
+        broad = source.estimate("items", ("cat",), Bound("c1"), Bound("c1"), 1000)
+        narrow = source.estimate("items", ("cat",), Bound("c9"), Bound("c9"), 1000)
+
+    assert (broad, narrow) == (1000, 0)
+    assert _query(node, text) == plain
+    assert len(plain) == 12

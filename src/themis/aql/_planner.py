@@ -130,8 +130,9 @@ class Planner:
             self.expressions.binds.add(collection)
         slot = scope.declare(statement.names[0])
         candidates = self._candidates(statement.names[0], slot, following, scope)
+        hint = _sort_hint(statement.names[0], following)
         return CollectionScan(
-            collection, candidates, _sort_hint(statement.names[0], following)
+            collection, candidates, hint, hint is not None and _limited(following)
         )
 
     def _candidates(
@@ -323,6 +324,17 @@ def _sort_hint(
                 return target[1], statement.items[0].descending
         return None
     return None
+
+
+def _limited(following: list[ast.Statement]) -> bool:
+    """Whether the first SORT after the FILTERs is directly followed by a LIMIT."""
+    for position, statement in enumerate(following):
+        if isinstance(statement, ast.Sort):
+            after = following[position + 1 : position + 2]
+            return bool(after) and isinstance(after[0], ast.Limit)
+        if not isinstance(statement, ast.Filter):
+            return False
+    return False
 
 
 def _kept(scope: Scope, keep: Sequence[str]) -> list[tuple[str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,9 @@ from themis.aql.errors import AqlBindError, AqlExecutionError
 from themis.aql.source import Bound, IndexInfo
 
 _FLIP = {"==": "==", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+BROAD = 1000
+"""Equality matches from which reading the SORT's index in order is preferred."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +65,13 @@ class CollectionScan:
         collection: The collection name, or ``"@name"`` for ``@@name``.
         candidates: FILTER conjuncts directly after the FOR.
         sort_hint: (path, descending) of a single-key SORT after those FILTERs.
+        limited: Whether a LIMIT directly follows that SORT.
     """
 
     collection: str
     candidates: Sequence[Candidate] = ()
     sort_hint: tuple[tuple[str, ...], bool] | None = None
+    limited: bool = False
 
     def name(self, ctx: Context) -> str:
         """Return the collection name, resolving a collection bind parameter."""
@@ -79,24 +85,54 @@ class CollectionScan:
             )
         return value
 
-    def choose(self, ctx: Context) -> Choice:
-        """Return (and remember for this execution) how to read the collection."""
+    def choose(self, ctx: Context, frame: Frame | None = None) -> Choice:
+        """Return (and remember for this execution) how to read the collection.
+
+        Args:
+            ctx: The execution.
+            frame: The first row the scan runs for; with it, an equality index that
+                matches many documents may give way to reading the SORT's index in
+                order, which a LIMIT stops early.
+        """
         known: Choice | None = ctx.memo.get(id(self))
         if known is None:
             indexes = ctx.source.indexes(self.name(ctx))
             if getattr(ctx.source, "pushes_down_filters", False):
                 indexes = _pushdown_paths(self.candidates, self.sort_hint)
             known = _choose(indexes, self.candidates, self.sort_hint)
+            if frame is not None and self._prefer_order(known, indexes, frame, ctx):
+                assert self.sort_hint is not None
+                known = Choice(self.sort_hint[0], "order", (), True)
             ctx.memo[id(self)] = known
         return known
+
+    def _prefer_order(
+        self,
+        choice: Choice,
+        indexes: Sequence[IndexInfo],
+        frame: Frame,
+        ctx: Context,
+    ) -> bool:
+        estimate = getattr(ctx.source, "estimate", None)
+        if estimate is None or not self.limited or self.sort_hint is None:
+            return False
+        if choice.kind != "equality" or choice.ordered or choice.field is None:
+            return False
+        ranged = {i.field for i in indexes if i.kind == "range"}
+        if self.sort_hint[0] not in ranged:
+            return False
+        value = choice.conditions[0].value(frame, ctx)
+        bound = Bound(value)
+        count: int = estimate(self.name(ctx), choice.field, bound, bound, BROAD)
+        return count >= BROAD
 
     def run(self, rows: Iterator[Frame], ctx: Context) -> Iterator[Frame]:
         name = self.name(ctx)
         if not ctx.source.has_collection(name):
             raise AqlExecutionError(f"collection or view not found: '{name}'")
-        choice = self.choose(ctx)
         tick = ctx.tick
         for frame in rows:
+            choice = self.choose(ctx, frame)
             for doc in self._documents(name, choice, frame, ctx):
                 tick()
                 yield (*frame, doc)
@@ -238,12 +274,18 @@ class IndexOrderedSort:
     scan: CollectionScan
 
     def run(self, rows: Iterator[Frame], ctx: Context) -> Iterator[Frame]:
+        # The scan settles how it reads when its first row arrives, so the first
+        # row is pulled before asking whether rows come in order.
+        rows = iter(rows)
+        first = next(rows, None)
+        if first is None:
+            return
+        rows = itertools.chain((first,), rows)
         if not self.scan.choose(ctx).ordered:
-            return self.sort.run(rows, ctx)
+            yield from self.sort.run(rows, ctx)
+            return
         expr, descending = self.sort.keys[0]
-        if not descending:
-            return rows
-        return _flip_ties(rows, expr, ctx)
+        yield from _flip_ties(rows, expr, ctx) if descending else rows
 
     def describe(self, ctx: Context) -> dict[str, Any]:
         if self.scan.choose(ctx).ordered:

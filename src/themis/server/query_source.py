@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ from themis import _json
 from themis.aql import Bound, GraphDefinition, IndexInfo
 from themis.server.documents import decode_document, has_collection
 from themis.server.errors import ServerError
-from themis.server.indexes import IndexCatalog, scan_index
+from themis.server.indexes import IndexCatalog, IndexDefinition, scan_index
 from themis.server.keys import collection_prefix, parse_key
 from themis.server.storage import ReadView
 
@@ -117,6 +118,13 @@ class SnapshotSource:
             return iter(())
         return self._edge_reader(self._view, vertex_id, direction, collection)
 
+    def _definition(self, name: str, field: tuple[str, ...]) -> IndexDefinition:
+        return next(
+            d
+            for d in self._catalog.for_collection(self._namespace, name)
+            if d.field == field
+        )
+
     def indexes(self, name: str) -> Sequence[IndexInfo]:
         if not self._use_indexes:
             return ()
@@ -133,11 +141,7 @@ class SnapshotSource:
         high: Bound | None,
         descending: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        definition = next(
-            d
-            for d in self._catalog.for_collection(self._namespace, name)
-            if d.field == field
-        )
+        definition = self._definition(name, field)
         low_end = None if low is None else (low.value, low.inclusive)
         high_end = None if high is None else (high.value, high.inclusive)
         ids = _IdMaker(self._namespace, name)
@@ -150,6 +154,21 @@ class SnapshotSource:
                 doc: dict[str, Any] = _json.loads(blob)
                 ids.stamp(doc, raw[skip:])
                 yield doc
+
+    def estimate(
+        self,
+        name: str,
+        field: tuple[str, ...],
+        low: Bound | None,
+        high: Bound | None,
+        cap: int,
+    ) -> int:
+        """How many index entries lie in a range, counting no further than ``cap``."""
+        definition = self._definition(name, field)
+        low_end = None if low is None else (low.value, low.inclusive)
+        high_end = None if high is None else (high.value, high.inclusive)
+        entries = scan_index(self._view, definition, low_end, high_end)
+        return sum(1 for _ in itertools.islice(entries, cap))
 
     def graph(self, name: str) -> GraphDefinition | None:
         if self._graph_reader is None:
