@@ -18,6 +18,8 @@ from themis.aql import Budget
 from themis.server.http import DEFAULT_MAX_BODY_BYTES
 from themis.server.node import DEFAULT_PORT, HttpServer, NodeConfig, serve
 
+_DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+
 app = typer.Typer(
     help="ThemisDB-compatible nodes and the themis SDK from the command line.",
     no_args_is_help=True,
@@ -142,6 +144,85 @@ def cluster_up(
         err_console.print(f"topology published to {where}; Ctrl-C stops the cluster")
         stop.wait()
     err_console.print("cluster stopped")
+
+
+@app.command("query")
+def query_command(
+    aql: Annotated[str, typer.Argument(help="The AQL query.")],
+    url: Annotated[str, typer.Option(help="A node of the cluster.")] = _DEFAULT_URL,
+    namespace: Annotated[str, typer.Option(help="Namespace of the query.")] = "default",
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Bind parameter name=value."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per page.")] = 1000,
+    output: Annotated[
+        str, typer.Option(help="table, json or jsonl (streams every page).")
+    ] = "table",
+) -> None:
+    """Run an AQL query and print its rows, paging through the whole result."""
+    import httpx
+
+    from themis import ThemisClient
+    from themis._data_commands import parse_params, print_rows
+
+    try:
+        params = parse_params(param or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    with ThemisClient(endpoints=[url], namespace=namespace) as client:
+        try:
+            rows = client.query_iter(aql, params=params or None, batch_size=batch_size)
+            count = print_rows(console, rows, output)
+        except httpx.HTTPError as exc:
+            err_console.print(f"[red]query failed[/red]: {exc}")
+            raise typer.Exit(1) from exc
+    err_console.print(f"{count} rows")
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="JSON Lines file, or a JSON array.")],
+    collection: Annotated[str, typer.Option(help="Target collection.")],
+    url: Annotated[str, typer.Option(help="A node of the cluster.")] = _DEFAULT_URL,
+    namespace: Annotated[str, typer.Option(help="Target namespace.")] = "default",
+    model: Annotated[str, typer.Option(help="Model part of the keys.")] = "relational",
+    key_field: Annotated[
+        str, typer.Option(help="Attribute holding each key (else a new uuid).")
+    ] = "_key",
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+) -> None:
+    """Import documents with a progress bar; exits 1 when any record failed."""
+    import httpx
+
+    from themis import ThemisClient
+    from themis._data_commands import import_records, progress_bar, read_records
+
+    with (
+        ThemisClient(endpoints=[url], namespace=namespace) as client,
+        progress_bar(err_console) as progress,
+    ):
+        try:
+            report = import_records(
+                client,
+                read_records(path),
+                model=model,
+                collection=collection,
+                key_field=key_field,
+                batch_size=batch_size,
+                progress=progress,
+            )
+        except (OSError, ValueError, httpx.HTTPError) as exc:
+            err_console.print(f"[red]import failed[/red]: {exc}")
+            raise typer.Exit(1) from exc
+    err_console.print(
+        f"imported {report.imported} documents into {namespace}.{collection} "
+        f"({report.generated_keys} keys generated, {len(report.failed)} failed)"
+    )
+    for key, message in list(report.failed.items())[:10]:
+        err_console.print(f"  {key}: {message}")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from themis.server import (
     graph_routes,
     index_routes,
     internal_routes,
+    metrics,
     query_routes,
     transaction_routes,
     vector_routes,
@@ -39,6 +40,7 @@ def create_app(
     app = Starlette(
         routes=[
             *admin.routes,
+            *metrics.routes,
             *entities.routes,
             *query_routes.routes,
             *index_routes.routes,

@@ -1,0 +1,127 @@
+"""The ``themis`` command line: import with progress, query, health."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from themis import ThemisClient
+from themis.cli import app
+from themis.server.launcher import NodeProcess
+
+runner = CliRunner()
+
+
+def _lines(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def _flat(text: str) -> str:
+    # Rich wraps long lines at the terminal width.
+    return " ".join(text.split())
+
+
+def test_import_then_query(node: NodeProcess, tmp_path: Path) -> None:
+    namespace = f"cli{uuid.uuid4().hex[:8]}"
+    records = [{"_key": f"k{i}", "n": i, "even": i % 2 == 0} for i in range(25)]
+    source = _lines(tmp_path / "items.jsonl", [*records, {"n": 99}])
+
+    imported = runner.invoke(
+        app,
+        [
+            "import",
+            str(source),
+            "--collection",
+            "items",
+            "--url",
+            node.url,
+            "--namespace",
+            namespace,
+            "--batch-size",
+            "7",
+        ],
+    )
+
+    assert imported.exit_code == 0, imported.output
+    assert "imported 26 documents" in _flat(imported.output)
+    assert "1 keys generated, 0 failed" in _flat(imported.output)
+    with ThemisClient([node.url], namespace=namespace) as client:
+        assert client.get("relational", "items", "k3") == {"n": 3, "even": False}
+
+    queried = runner.invoke(
+        app,
+        [
+            "query",
+            "FOR d IN items FILTER d.n < @max SORT d.n RETURN d.n",
+            "--url",
+            node.url,
+            "--namespace",
+            namespace,
+            "-p",
+            "max=4",
+            "--output",
+            "json",
+            "--batch-size",
+            "2",
+        ],
+    )
+    assert queried.exit_code == 0, queried.output
+    assert json.loads(queried.stdout) == [0, 1, 2, 3]
+
+
+def test_query_prints_objects_as_a_table(node: NodeProcess) -> None:
+    result = runner.invoke(
+        app,
+        ["query", 'RETURN {city: "Berlin", n: 2}', "--url", node.url],
+    )
+    assert result.exit_code == 0, result.output
+    assert "city" in result.stdout and "Berlin" in result.stdout
+
+
+def test_import_of_a_json_array(node: NodeProcess, tmp_path: Path) -> None:
+    source = tmp_path / "array.json"
+    source.write_text(json.dumps([{"id": "a", "v": 1}, {"id": "b", "v": 2}]))
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            str(source),
+            "--collection",
+            "arr",
+            "--url",
+            node.url,
+            "--namespace",
+            f"cli{uuid.uuid4().hex[:8]}",
+            "--key-field",
+            "id",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "imported 2 documents" in _flat(result.output)
+
+
+def test_bad_input_fails_clearly(node: NodeProcess, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"ok": 1}\n{nope\n')
+    result = runner.invoke(
+        app, ["import", str(broken), "--collection", "x", "--url", node.url]
+    )
+    assert result.exit_code == 1
+    assert "broken.jsonl:2: expected a JSON object" in _flat(result.output)
+
+    bad_query = runner.invoke(app, ["query", "FOR x IN", "--url", node.url])
+    assert bad_query.exit_code == 1
+    assert "AQL parse error" in _flat(bad_query.output)
+
+    bad_param = runner.invoke(app, ["query", "RETURN 1", "-p", "novalue"])
+    assert bad_param.exit_code == 2
+
+
+def test_health_reports_the_node(node: NodeProcess) -> None:
+    result = runner.invoke(app, ["health", node.url])
+    assert result.exit_code == 0
+    assert '"status": "healthy"' in result.stdout
