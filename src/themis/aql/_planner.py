@@ -12,6 +12,7 @@ from themis.aql._compiler import ExpressionCompiler, attribute_path
 from themis.aql._context import Context, Evaluator, Frame
 from themis.aql._graph import EdgeSource
 from themis.aql._nodes import Filter, ForValues, Let, Limit, Node, Sort
+from themis.aql._pushdown import SUMMARIES, PartialAggregate, ShardPlan, shard_plan
 from themis.aql._scan import Candidate, CollectionScan, IndexOrderedSort
 from themis.aql._scope import Scope
 from themis.aql._traversal import KShortestPaths, ShortestPath, Traversal
@@ -71,6 +72,7 @@ class Planner:
         """Return the pipeline of `query` given the enclosing `scope`."""
         nodes: list[Node] = []
         statements = list(query.statements)
+        pushable = shard_plan(statements, scope)
         scan: CollectionScan | None = None
         for position, statement in enumerate(statements):
             following = statements[position + 1 :]
@@ -80,6 +82,9 @@ class Planner:
             elif not isinstance(statement, ast.Filter):
                 scan = None
             nodes.append(node)
+        if pushable is not None:
+            leading = _pushed_down(nodes[: pushable.length], pushable)
+            nodes = [leading, *nodes[pushable.length :]]
         result = self.expressions.compile(query.result.expr, scope)
         return Pipeline(nodes, result, query.result.distinct)
 
@@ -212,7 +217,8 @@ class Planner:
         return collect
 
     def _aggregate(self, expr: ast.Expr, scope: Scope) -> Aggregate:
-        if not isinstance(expr, ast.Call) or expr.name not in AGGREGATES:
+        known = AGGREGATES | SUMMARIES
+        if not isinstance(expr, ast.Call) or expr.name not in known:
             raise AqlExecutionError(
                 "AGGREGATE expects a call of "
                 + ", ".join(f"{name}()" for name in sorted(AGGREGATES))
@@ -274,6 +280,12 @@ class Planner:
         if statement.k_paths:
             return KShortestPaths(start, target, edges, options)
         return ShortestPath(len(statement.names), start, target, edges, options)
+
+
+def _pushed_down(nodes: list[Node], plan: ShardPlan) -> Node:
+    scan, collect = nodes[0], nodes[-1]
+    assert isinstance(scan, CollectionScan) and isinstance(collect, Collect)
+    return PartialAggregate(plan, scan, nodes, collect)
 
 
 def _collection_name(source: ast.Expr, scope: Scope) -> str | None:

@@ -9,6 +9,7 @@ from typing import Any
 from themis.aql._context import Context
 from themis.aql._parser import parse
 from themis.aql._planner import Pipeline, Planner
+from themis.aql._pushdown import PartialAggregate
 from themis.aql._scope import Scope
 from themis.aql.budget import Budget
 from themis.aql.errors import (
@@ -68,7 +69,14 @@ class Query:
     ) -> dict[str, Any]:
         """Describe the plan for `source`, including which indexes are used."""
         ctx = Context(source, self._check(bind_vars or {}), Budget())
-        nodes = [node.describe(ctx) for node in self._pipeline.nodes]
+        steps = [
+            part
+            for node in self._pipeline.nodes
+            for part in (
+                node.parts(ctx) if isinstance(node, PartialAggregate) else [node]
+            )
+        ]
+        nodes = [step.describe(ctx) for step in steps]
         nodes.append({"type": "Return", "distinct": self._pipeline.distinct})
         indexes = [n["index"] for n in nodes if "index" in n]
         return {

@@ -7,11 +7,14 @@ is kept small by pushing the work that can be done per shard down to the shards:
 FILTER conditions on the loop variable (equality and ranges) run there as shard-local
 queries, and ordered reads come back sorted from every shard and are merged lazily, so
 ``SORT ... LIMIT n`` pulls about n rows per shard instead of whole collections.
+A leading ``FOR ... FILTER ... COLLECT ... AGGREGATE`` runs on every shard as a
+partial aggregation, so one row per group and shard crosses the network.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,6 +26,7 @@ import httpx
 
 from themis import _json, _routing
 from themis.aql import Bound, GraphDefinition, IndexInfo, SourceFailure
+from themis.aql._pushdown import PartialQuery
 from themis.aql._values import sort_key
 from themis.server.documents import decode_document
 from themis.server.errors import ServerError, Unavailable
@@ -128,6 +132,17 @@ class ClusterSource:
         order = _field_order(field)
         return heapq.merge(*streams, key=order, reverse=descending)
 
+    def aggregate(self, name: str, query: PartialQuery) -> Iterator[list[Any]]:
+        """Return every shard's partial groups for a pushed-down COLLECT."""
+        binds = dict(query.binds)
+        streams = [
+            self._remote_rows(peer, query.text, binds, LARGEST_PAGE)
+            for peer in self._holders(name)
+        ]
+        if self._local.has_collection(name):
+            streams.append(self._local_rows(query.text, binds))
+        return itertools.chain.from_iterable(streams)
+
     def document(self, doc_id: str) -> dict[str, Any] | None:
         try:
             key = parse_key(doc_id)
@@ -184,21 +199,21 @@ class ClusterSource:
                 return GraphDefinition(name, collections)
         return None
 
-    def _local_rows(self, text: str, binds: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _local_rows(self, text: str, binds: dict[str, Any]) -> Iterator[Any]:
         from themis.aql import compile_query
 
         yield from compile_query(text).execute(self._local, binds)
 
     def _remote_rows(
-        self, peer: Peer, text: str, binds: dict[str, Any]
-    ) -> Iterator[dict[str, Any]]:
+        self, peer: Peer, text: str, binds: dict[str, Any], page: int = FIRST_PAGE
+    ) -> Iterator[Any]:
         body: dict[str, Any] = {
             "query": text,
             "bindVars": binds,
             "namespace": self._namespace,
             "scope": "local",
             "use_cursor": True,
-            "batch_size": FIRST_PAGE,
+            "batch_size": page,
         }
         # Every shard's first page is requested at once; merging then waits for the
         # slowest shard instead of the sum of all of them.
@@ -207,7 +222,7 @@ class ClusterSource:
 
     def _follow(
         self, peer: Peer, body: dict[str, Any], first: Future[dict[str, Any] | None]
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Any]:
         page = first.result()
         while page is not None:
             yield from page["items"]

@@ -9,7 +9,16 @@ from typing import Any
 
 from themis.aql.errors import AqlExecutionError
 
-_MODULES = ("strings", "numbers", "arrays", "documents", "types", "dates", "vectors")
+_MODULES = (
+    "strings",
+    "numbers",
+    "arrays",
+    "documents",
+    "types",
+    "dates",
+    "vectors",
+    "partials",
+)
 _REGISTRY: dict[str, Function] = {}
 _LOADED: list[bool] = []
 
