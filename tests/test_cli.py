@@ -125,3 +125,12 @@ def test_health_reports_the_node(node: NodeProcess) -> None:
     result = runner.invoke(app, ["health", node.url])
     assert result.exit_code == 0
     assert '"status": "healthy"' in result.stdout
+
+
+def test_demo_walks_through_the_quickstart(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--data", str(tmp_path / "demo")])
+    output = _flat(result.output)
+    assert result.exit_code == 0, output
+    assert "client.batch_get" in output
+    assert "'Alice', 'Bob'" in output
+    assert "Demo finished" in output

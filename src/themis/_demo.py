@@ -75,6 +75,8 @@ def _walk_through(console: Console, client: ThemisClient) -> None:
         lambda: client.batch_get("relational", "users", ["alice", "bob", "999"]),
     )
     _queries(step, client)
+    _graph_and_vectors(step, client)
+    _transaction(step, client)
 
 
 def _queries(
@@ -106,6 +108,51 @@ def _queries(
         return pages
 
     step("cursor pages of 'FOR u IN users SORT u.name RETURN u.name'", paged)
+
+
+def _graph_and_vectors(
+    step: Callable[[str, Callable[[], Any]], Any], client: ThemisClient
+) -> None:
+    alice, bob, carol = (
+        f"relational.default.users:{u}" for u in ("alice", "bob", "carol")
+    )
+    step(
+        "client.add_edge(alice, bob, edge_type='knows'), then bob -> carol",
+        lambda: [
+            client.add_edge(alice, bob, edge_type="knows"),
+            client.add_edge(bob, carol, edge_type="knows"),
+        ],
+    )
+    step(
+        "client.graph_traverse(alice, max_depth=2, edge_type='knows')",
+        lambda: client.graph_traverse(alice, max_depth=2, edge_type="knows"),
+    )
+    items = [
+        {"pk": "doc1", "vector": [1.0, 0.0, 0.0], "fields": {"lang": "de"}},
+        {"pk": "doc2", "vector": [0.8, 0.6, 0.0], "fields": {"lang": "en"}},
+        {"pk": "doc3", "vector": [0.0, 1.0, 0.0], "fields": {"lang": "de"}},
+    ]
+    step("client.vector_insert(three vectors)", lambda: client.vector_insert(items))
+    step(
+        "client.vector_search([1, 0.1, 0], top_k=2, metadata_filter={'lang': 'de'})",
+        lambda: client.vector_search(
+            [1.0, 0.1, 0.0], top_k=2, metadata_filter={"lang": "de"}
+        ),
+    )
+
+
+def _transaction(
+    step: Callable[[str, Callable[[], Any]], Any], client: ThemisClient
+) -> None:
+    def transfer() -> dict[str, Any]:
+        with client.begin_transaction() as txn:
+            txn.put("relational", "accounts", "a", {"balance": 70})
+            txn.put("relational", "accounts", "b", {"balance": 30})
+        return client.batch_get("relational", "accounts", ["a", "b"]).found
+
+    step(
+        "with client.begin_transaction() as txn: two puts, committed together", transfer
+    )
 
 
 def _stepper(console: Console) -> Callable[[str, Callable[[], Any]], Any]:
