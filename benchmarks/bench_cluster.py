@@ -29,6 +29,10 @@ QUERIES = {
     "FILTER indexed field (0.1%)": "FOR d IN items FILTER d.tag == 'rare' RETURN d",
     "FILTER unindexed field (0.1%)": "FOR d IN items FILTER d.mark == 7 RETURN d",
     "SORT indexed field LIMIT 10": "FOR d IN items SORT d.score DESC LIMIT 10 RETURN d",
+    "COLLECT into 40 groups": (
+        "FOR d IN items COLLECT g = d.mark % 40 AGGREGATE n = COUNT(), "
+        "s = SUM(d.score), a = AVG(d.score) RETURN [g, n, s, a]"
+    ),
 }
 
 
