@@ -1,0 +1,128 @@
+"""Random bodies on every route: a 4xx or a success, never a 500, never a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+ROUTES = [
+    ("POST", "/entities"),
+    ("PUT", "/entities/fuzz:1"),
+    ("POST", "/batch/get"),
+    ("POST", "/batch/put"),
+    ("POST", "/batch/delete"),
+    ("POST", "/query/aql"),
+    ("POST", "/index/create"),
+    ("POST", "/index/drop"),
+    ("POST", "/graph/edge"),
+    ("POST", "/graph/traverse"),
+    ("POST", "/graph/shortest_path"),
+    ("POST", "/graph/neighbors"),
+    ("POST", "/graph"),
+    ("POST", "/vector/index"),
+    ("PUT", "/vector/index/config"),
+    ("POST", "/vector/batch_insert"),
+    ("POST", "/vector/search"),
+    ("POST", "/transaction/begin"),
+    ("POST", "/transaction/commit"),
+    ("POST", "/transaction/rollback"),
+]
+# Field names the routes read, so that random bodies reach past the first check.
+NAMES = [
+    "key",
+    "blob",
+    "doc",
+    "keys",
+    "items",
+    "query",
+    "params",
+    "bindVars",
+    "namespace",
+    "use_cursor",
+    "cursor",
+    "batch_size",
+    "explain",
+    "scope",
+    "allow_partial",
+    "table",
+    "column",
+    "type",
+    "unique",
+    "_from",
+    "_to",
+    "_type",
+    "_weight",
+    "collection",
+    "start",
+    "start_vertex",
+    "max_depth",
+    "min_depth",
+    "direction",
+    "edge_type",
+    "target",
+    "weight_attribute",
+    "vertices",
+    "name",
+    "edge_definitions",
+    "dimension",
+    "metric",
+    "field",
+    "efSearch",
+    "M",
+    "vector",
+    "k",
+    "filter",
+    "pk",
+    "vector_field",
+    "fields",
+    "isolation",
+    "transaction_id",
+    "include",
+    "order",
+    "limit",
+]
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["users:a", "FOR u IN users RETURN u", "x", "cosine", "", "out"])
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(NAMES) | st.text(max_size=5), inner, max_size=4
+        )
+    ),
+    max_leaves=10,
+)
+bodies = st.dictionaries(st.sampled_from(NAMES), values, max_size=6) | values
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=bodies)
+def test_random_bodies_never_cause_a_500(
+    http: httpx.Client, method: str, path: str, body: Any
+) -> None:
+    response = http.request(method, path, json=body)
+    assert response.status_code < 500, (body, response.text)
+    if response.status_code >= 400:
+        error = response.json()
+        assert error["status_code"] == response.status_code
+        assert isinstance(error["message"], str) and error["message"]
+
+
+def test_node_still_serves_after_the_fuzz(http: httpx.Client) -> None:
+    assert http.get("/health").json()["status"] == "healthy"
