@@ -67,6 +67,6 @@ def test_pushdown_named_in_explain() -> None:
     assert [n["type"] for n in pushed["nodes"]] == ["PartialAggregate", "Return"]
     assert pushed["nodes"][0]["shardQuery"] == (
         "FOR `d` IN @@c FILTER (`d`.`h` > 1) COLLECT _pg0 = `d`.`g` AGGREGATE "
-        "_pn = COUNT(), _pfirst = MIN([`d`._key, [`d`.`g`]]) "
+        "_pn = COUNT(), _pfirst = _FIRST_PARTIAL([`d`._key, [`d`.`g`]]) "
         "RETURN [_pfirst, _pn, [null]]"
     )

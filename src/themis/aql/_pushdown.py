@@ -47,7 +47,9 @@ PARTIALS = {
 }
 """Mergeable aggregates and the internal aggregate summarising each on a shard."""
 
-SUMMARIES = frozenset(name for name in PARTIALS.values() if name is not None)
+SUMMARIES = frozenset(
+    {"_FIRST_PARTIAL", *(name for name in PARTIALS.values() if name is not None)}
+)
 """The internal aggregates, accepted in AGGREGATE but not listed to users."""
 
 _VOLATILE = frozenset({"RAND", "DATE_NOW"})
@@ -188,7 +190,9 @@ def _text(
     lines = [f"FOR {loop} IN @@c"]
     lines += [f"FILTER {unparse(expr)}" for expr in filters]
     groups = ", ".join(f"_pg{i} = {unparse(key)}" for i, key in enumerate(keys))
-    first = f"MIN([{loop}._key, [{', '.join(unparse(key) for key in keys)}]])"
+    # A shard reads the collection in _key order (the DataSource contract, kept
+    # by index reads too), so each group's first row is its smallest key.
+    first = f"_FIRST_PARTIAL([{loop}._key, [{', '.join(unparse(k) for k in keys)}]])"
     aggregates = ["_pn = COUNT()", f"_pfirst = {first}"]
     summaries = []
     for position, call in enumerate(calls):

@@ -53,6 +53,12 @@ def sum_partial(values: Any) -> list[Any]:
     return [True, has_float, len(found), whole, exact_parts(found)]
 
 
+@register("_FIRST_PARTIAL")
+def first_partial(values: Any) -> Any:
+    """Return the first value of a group, in the order its rows were read."""
+    return values[0] if isinstance(values, list) and values else None
+
+
 @register("_MIN_PARTIAL")
 def min_partial(values: Any) -> Pair | None:
     """Return the ``[value, _key]`` of the smallest non-null value, or null."""
