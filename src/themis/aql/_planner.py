@@ -11,6 +11,7 @@ from themis.aql._collect import AGGREGATES, Aggregate, Collect, project
 from themis.aql._compiler import ExpressionCompiler, attribute_path
 from themis.aql._context import Context, Evaluator, Frame
 from themis.aql._graph import EdgeSource
+from themis.aql._nearest import Shape, nearest_scan, shape
 from themis.aql._nodes import Filter, ForValues, Let, Limit, Node, Sort
 from themis.aql._pushdown import SUMMARIES, PartialAggregate, ShardPlan, shard_plan
 from themis.aql._scan import Candidate, CollectionScan, IndexOrderedSort
@@ -74,14 +75,21 @@ class Planner:
         statements = list(query.statements)
         pushable = shard_plan(statements, scope)
         scan: CollectionScan | None = None
+        ranked: list[tuple[int, Shape, Evaluator]] = []
         for position, statement in enumerate(statements):
             following = statements[position + 1 :]
             node = self._statement(statement, following, scope, scan)
+            if isinstance(node, CollectionScan) and isinstance(statement, ast.For):
+                ranked.extend(self._ranking(position, statement, following, scope))
             if isinstance(statement, ast.For | ast.Traversal | ast.ShortestPath):
                 scan = node if isinstance(node, CollectionScan) else None
             elif not isinstance(statement, ast.Filter):
                 scan = None
             nodes.append(node)
+        # Back to front, so the positions of earlier matches stay valid.
+        for position, found, vector in reversed(ranked):
+            end = position + found.length
+            nodes[position:end] = [nearest_scan(found, vector, nodes[position:end])]
         if pushable is not None:
             leading = _pushed_down(nodes[: pushable.length], pushable)
             nodes = [leading, *nodes[pushable.length :]]
@@ -139,6 +147,19 @@ class Planner:
         return CollectionScan(
             collection, candidates, hint, hint is not None and _limited(following)
         )
+
+    def _ranking(
+        self,
+        position: int,
+        loop: ast.For,
+        following: list[ast.Statement],
+        scope: Scope,
+    ) -> list[tuple[int, Shape, Evaluator]]:
+        found = shape(loop, following)
+        slot = scope.lookup(loop.names[0])
+        if found is None or slot is None or not _constant(found.vector, scope, slot):
+            return []
+        return [(position, found, self.expressions.compile(found.vector, scope))]
 
     def _candidates(
         self, name: str, slot: int, following: list[ast.Statement], scope: Scope

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from themis.aql._context import Context
+from themis.aql._nearest import NearestScan
 from themis.aql._parser import parse
 from themis.aql._planner import Pipeline, Planner
 from themis.aql._pushdown import PartialAggregate
@@ -73,7 +74,9 @@ class Query:
             part
             for node in self._pipeline.nodes
             for part in (
-                node.parts(ctx) if isinstance(node, PartialAggregate) else [node]
+                node.parts(ctx)
+                if isinstance(node, PartialAggregate | NearestScan)
+                else [node]
             )
         ]
         nodes = [step.describe(ctx) for step in steps]

@@ -13,6 +13,8 @@ from themis.server.errors import ServerError
 from themis.server.indexes import IndexCatalog, IndexDefinition, scan_index
 from themis.server.keys import collection_prefix, parse_key
 from themis.server.storage import ReadView
+from themis.server.vector_index import VectorIndex, vector_of
+from themis.server.vectors import VectorCatalog
 
 EdgeReader = Callable[[ReadView, str, str, str | None], Iterator[dict[str, Any]]]
 GraphReader = Callable[[ReadView, str], GraphDefinition | None]
@@ -52,6 +54,8 @@ class SnapshotSource:
         catalog: The node's secondary indexes.
         edge_reader: Reads adjacent edges (provided by the graph model).
         graph_reader: Reads named graph definitions.
+        use_indexes: False when ``view`` holds writes no index covers.
+        vectors: The node's vector indexes, for similarity ranking.
     """
 
     def __init__(
@@ -63,8 +67,10 @@ class SnapshotSource:
         graph_reader: GraphReader | None = None,
         *,
         use_indexes: bool = True,
+        vectors: VectorCatalog | None = None,
     ) -> None:
         self._use_indexes = use_indexes
+        self._vectors = vectors if use_indexes else None
         self._view = view
         self._namespace = namespace
         self._catalog = catalog
@@ -169,6 +175,56 @@ class SnapshotSource:
         high_end = None if high is None else (high.value, high.inclusive)
         entries = scan_index(self._view, definition, low_end, high_end)
         return sum(1 for _ in itertools.islice(entries, cap))
+
+    def serves_nearest(self, name: str, path: tuple[str, ...], metric: str) -> bool:
+        """Whether `nearest` can answer for this collection, field and metric."""
+        return self._vector_index(name, path, metric) is not None
+
+    def nearest(
+        self,
+        name: str,
+        path: tuple[str, ...],
+        vector: Any,
+        metric: str,
+        k: int,
+    ) -> list[dict[str, Any]] | None:
+        """The `k` documents whose vector at `path` is nearest `vector`, best first.
+
+        Answers like ``/vector/search``: exactly below the index's HNSW threshold,
+        approximately above it. Documents come from this snapshot, so an indexed
+        document the snapshot does not hold is left out.
+
+        Returns:
+            The documents, or None when no vector index on exactly `path` with
+            `metric` applies or `vector` is not a vector that index can search.
+        """
+        index = self._vector_index(name, path, metric)
+        if index is None:
+            return None
+        values = vector_of(vector, index.spec.dimension)
+        row = None if isinstance(values, str) else index.prepare(values)
+        if row is None:
+            return None
+        ids = _IdMaker(self._namespace, name)
+        skip = len(collection_prefix(self._namespace, name))
+        docs = []
+        for hit in index.search(row, k):
+            blob = self._view.get("docs", hit.key)
+            if blob is not None:
+                doc: dict[str, Any] = _json.loads(blob)
+                ids.stamp(doc, hit.key[skip:])
+                docs.append(doc)
+        return docs
+
+    def _vector_index(
+        self, name: str, path: tuple[str, ...], metric: str
+    ) -> VectorIndex | None:
+        # Without indexes (a transaction's own writes) there is no vector catalog.
+        vectors = self._vectors
+        index = None if vectors is None else vectors.get(self._namespace, name)
+        if index is None or path != (index.spec.field,):
+            return None
+        return index if index.spec.metric == metric else None
 
     def graph(self, name: str) -> GraphDefinition | None:
         if self._graph_reader is None:

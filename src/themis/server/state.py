@@ -81,6 +81,7 @@ class NodeState:
             self.edge_reader,
             self.graph_reader,
             use_indexes=use_indexes,
+            vectors=self.extensions.get("vectors"),
         )
 
     def peers(self) -> list[tuple[str, str]]:

@@ -32,7 +32,6 @@ __all__ = ["VectorCatalog", "install_vectors", "read_documents"]
 
 logger = logging.getLogger(__name__)
 
-
 # --- the node's indexes -----------------------------------------------------------
 
 
