@@ -307,15 +307,24 @@ def _cost(item: Neighbor, attribute: str | None, costs: Mapping[str, Any]) -> fl
     if attribute is None:
         return 1.0
     value = item.get("_weight") if attribute == "_weight" else costs[item["edge"]]
+    return edge_weight(value, attribute, item["edge"])
+
+
+def edge_weight(value: Any, attribute: str, edge: str) -> float:
+    """Check one edge's weight for a shortest-path search (shared with the node).
+
+    Raises:
+        ValueError: the weight is not a non-negative finite number.
+    """
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ValueError(
             f"expected edge attribute {attribute!r} to be a number, received "
-            f"{type(value).__name__} {value!r:.40} on edge {item['edge']!r}"
+            f"{type(value).__name__} {value!r:.40} on edge {edge!r}"
         )
     if value < 0 or not math.isfinite(value):
         raise ValueError(
             f"expected a non-negative finite weight in {attribute!r}, received "
-            f"{value!r} on edge {item['edge']!r}"
+            f"{value!r} on edge {edge!r}"
         )
     return float(value)
 

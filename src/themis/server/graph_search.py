@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from themis._core.traversal import edge_weight
 from themis.server.errors import BadRequest
 from themis.server.graph import (
     MAX_VISITED,
@@ -197,17 +198,10 @@ def _edge_cost(view: ReadView, item: Adjacent, attribute: str | None) -> float:
     else:
         doc = read_document(view, item.edge) or {}
         value = doc.get(attribute, 1)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise BadRequest(
-            f"expected edge attribute {attribute!r} to be a number, received "
-            f"{type(value).__name__} {value!r:.40} on edge {item.edge!r}"
-        )
-    if value < 0 or not math.isfinite(value):
-        raise BadRequest(
-            f"expected a non-negative finite weight in {attribute!r}, received "
-            f"{value!r} on edge {item.edge!r}"
-        )
-    return float(value)
+    try:
+        return edge_weight(value, attribute, item.edge)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
 
 
 def _build_path(
