@@ -54,6 +54,13 @@ def serve_command(
         int,
         typer.Option(min=1000, help="Rows one query may hold in memory (400 above)."),
     ] = 1_000_000,
+    tokens: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="THEMIS_TOKENS_FILE",
+            help="Tokens file; when given, requests need a bearer token with scopes.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run one node in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
@@ -67,6 +74,7 @@ def serve_command(
         server=server,
         max_body_bytes=max_body_bytes,
         query_budget=Budget(max_seconds=query_timeout, max_rows=query_max_rows),
+        tokens_file=tokens,
     )
     serve(config, ready=lambda: err_console.print(f"themis node on {config.url}"))
 

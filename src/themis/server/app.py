@@ -17,6 +17,7 @@ from themis.server import (
     transaction_routes,
     vector_routes,
 )
+from themis.server.auth import Authenticator
 from themis.server.errors import ServerError
 from themis.server.http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -26,6 +27,12 @@ from themis.server.http import (
     unexpected_error_handler,
 )
 from themis.server.state import NodeState
+
+
+def _auth(node: NodeState) -> list[Middleware]:
+    if node.tokens is None:
+        return []
+    return [Middleware(Authenticator, store=node.tokens)]
 
 
 def create_app(
@@ -49,7 +56,7 @@ def create_app(
             *graph_routes.routes,
             *vector_routes.routes,
         ],
-        middleware=[Middleware(RequestLog)],
+        middleware=[Middleware(RequestLog), *_auth(node)],
         exception_handlers={
             ServerError: server_error_handler,
             HTTPException: http_error_handler,

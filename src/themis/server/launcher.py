@@ -130,12 +130,14 @@ class LocalCluster:
         base_port: First port; 0 picks free ports.
         etcd_url: Where the nodes read the topology (``etcd://host:port/key``);
             without it they read the file.
+        node_args: Further ``themis serve`` options for every shard.
     """
 
     root: Path
     shards: int
     base_port: int = 0
     etcd_url: str | None = None
+    node_args: list[str] = field(default_factory=list)
     nodes: list[NodeProcess] = field(default_factory=list)
     version: int = 1
 
@@ -150,6 +152,7 @@ class LocalCluster:
                     port=port,
                     shard_id=shard_id,
                     topology=source,
+                    extra_args=list(self.node_args),
                 )
             )
 

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from themis import _json
 from themis.aql import Budget
 from themis.server.app import create_app
+from themis.server.auth import TokenStore
 from themis.server.cursors import TOKEN_TTL_SECONDS, CursorRegistry, TokenCodec
 from themis.server.documents import DocumentStore
 from themis.server.graph import install_graph
@@ -53,6 +54,7 @@ class NodeConfig:
     durable: bool = True
     server: HttpServer = HttpServer.GRANIAN
     query_budget: Budget = field(default_factory=Budget)
+    tokens_file: Path | None = None
 
     @property
     def url(self) -> str:
@@ -86,6 +88,8 @@ def open_node(config: NodeConfig) -> NodeState:
             max_seconds=TOKEN_TTL_SECONDS, max_rows=config.query_budget.max_rows
         ),
     )
+    if config.tokens_file is not None:
+        node.tokens = TokenStore.load(config.tokens_file)
     install_graph(node)
     install_vectors(node)
     return node

@@ -11,6 +11,7 @@ import httpx
 from starlette.requests import Request
 
 from themis.aql import Budget
+from themis.server.auth import TokenStore
 from themis.server.cursors import CursorRegistry
 from themis.server.documents import DocumentStore
 from themis.server.http import PEER_HEADER, Traffic
@@ -40,6 +41,7 @@ class NodeState:
     extensions: dict[str, Any] = field(default_factory=dict)
     traffic: Traffic = field(default_factory=Traffic)
     _peer_http: httpx.Client | None = None
+    tokens: TokenStore | None = None
     _peer_pool: ThreadPoolExecutor | None = None
 
     @property
@@ -56,6 +58,9 @@ class NodeState:
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
             # The header lets the shards count cluster-internal traffic apart.
             headers = {PEER_HEADER: self.shard_id}
+            secret = self.tokens.peer_secret() if self.tokens is not None else None
+            if secret is not None:
+                headers["Authorization"] = f"Bearer {secret}"
             self._peer_http = httpx.Client(timeout=30.0, limits=limits, headers=headers)
         return self._peer_http
 
