@@ -49,8 +49,10 @@ def test_policy_idempotency() -> None:
     assert policy.idempotent(Call("POST", "/query/aql"))
     assert policy.idempotent(Call("POST", "/batch/put"))
     assert not policy.idempotent(Call("POST", "/transaction/commit"))
-    assert not policy.idempotent(Call("POST", "/graph/edge"))
-    assert not policy.idempotent(Call("POST", "/vector/batch_insert"))
+    assert not policy.idempotent(Call("POST", "/transaction/begin"))
+    # The SDK picks edge keys and vector pks, so these posts are upserts.
+    assert policy.idempotent(Call("POST", "/graph/edge"))
+    assert policy.idempotent(Call("POST", "/vector/batch_insert"))
 
 
 def test_backoff_is_full_jitter_and_capped() -> None:
@@ -92,8 +94,27 @@ def test_gives_up_after_max_retries() -> None:
 def test_non_idempotent_is_not_retried() -> None:
     handler, seen = _script(503)
     with pytest.raises(ThemisHTTPError):
-        _client(handler, []).add_edge("a.b.c:1", "a.b.c:2")
-    assert seen == ["POST /graph/edge"]
+        _client(handler, []).begin_transaction()
+    assert seen == ["POST /transaction/begin"]
+
+
+def test_edge_creation_is_retried_under_its_own_key() -> None:
+    bodies: list[bytes] = []
+    statuses = [503]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        if statuses:
+            status = statuses.pop()
+            body = {"error": True, "message": "busy", "status_code": status}
+            return httpx.Response(status, json=body)
+        return httpx.Response(201, json={"id": "graph.default.edges:x"})
+
+    sleeps: list[float] = []
+    _client(handler, sleeps).add_edge("a.b.c:1", "a.b.c:2")
+    assert len(bodies) == 2
+    assert bodies[0] == bodies[1]
+    assert sleeps == [0.05]
 
 
 def test_4xx_is_not_retried() -> None:

@@ -21,6 +21,9 @@ IDEMPOTENT_POSTS = frozenset(
         "/graph/traverse",
         "/graph/shortest_path",
         "/graph/neighbors",
+        # Upserts under a key the SDK chose (edge _key, vector pk).
+        "/graph/edge",
+        "/vector/batch_insert",
     }
 )
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
