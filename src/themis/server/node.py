@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import secrets
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,11 +162,27 @@ async def _serve_granian(app: Starlette, config: NodeConfig) -> None:
 async def _serve_uvicorn(app: Starlette, config: NodeConfig) -> None:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        # uvicorn re-raises a captured signal after its shutdown, which would kill
+        # the process before the node closes its storage; stop it quietly instead.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self._stop)
+            try:
+                yield
+            finally:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(signum)
+
+        def _stop(self) -> None:
+            self.should_exit = True
+
     settings = uvicorn.Config(
         app, host=config.host, port=config.port, log_config=None, lifespan="off"
     )
-    # uvicorn installs its own SIGINT/SIGTERM handlers for a clean shutdown.
-    await uvicorn.Server(settings).serve()
+    await Server(settings).serve()
 
 
 def _shard_id(data_dir: Path, requested: str | None) -> str:
