@@ -101,6 +101,28 @@ def test_allow_partial_returns_the_other_shards_rows(
     assert whole.missing_shards == []
 
 
+def test_partial_cursor_pages_name_the_missing_shard(
+    cluster3: LocalCluster, client: ThemisClient
+) -> None:
+    dead = victim(cluster3, QUERY)
+    lost = owned_by(cluster3, dead.shard_id, [f"{i:05}" for i in range(DOCS)])
+    dead.kill()
+    try:
+        page = client.query(QUERY, use_cursor=True, batch_size=700, allow_partial=True)
+        pages = [page]
+        while page.has_more:
+            page = client.query(
+                QUERY, use_cursor=True, cursor=page.next_cursor, allow_partial=True
+            )
+            pages.append(page)
+    finally:
+        dead.start()
+    keys = [row["_key"] for p in pages for row in p.items]
+    assert len(keys) == DOCS - len(lost)
+    assert set(keys).isdisjoint(lost)
+    assert all(p.missing_shards == [dead.shard_id] for p in pages)
+
+
 def test_any_node_coordinates_when_the_first_choice_is_dead(
     cluster3: LocalCluster, client: ThemisClient
 ) -> None:

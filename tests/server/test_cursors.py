@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from themis.server.cursors import CursorRegistry, Position, TokenCodec
+from themis.server.cursors import CursorRegistry, Opened, Position, TokenCodec
 from themis.server.errors import BadRequest
 
 CODEC = TokenCodec(b"k" * 32)
 
 
-def _rows(count: int) -> tuple[Iterator[Any], Callable[[], None]]:
-    return iter(range(count)), lambda: None
+def _rows(count: int) -> Opened:
+    return Opened(iter(range(count)), lambda: None)
 
 
 def _drain(registry: CursorRegistry, count: int, size: int) -> list[list[Any]]:
-    rows, close = _rows(count)
-    page = registry.first_page(rows, close, "q", size)
+    page = registry.first_page(_rows(count), "q", size)
     pages = [page.items]
     while page.has_more:
         page = registry.next_page(page.next_token, "q", None, lambda: _rows(count))
@@ -39,8 +38,7 @@ def test_exact_multiple_has_no_empty_last_page() -> None:
 
 def test_a_lost_stream_is_replayed_from_the_token() -> None:
     first = CursorRegistry(CODEC)
-    rows, close = _rows(7)
-    page = first.first_page(rows, close, "q", 3)
+    page = first.first_page(_rows(7), "q", 3)
 
     restarted = CursorRegistry(CODEC)
     resumed = restarted.next_page(page.next_token, "q", None, lambda: _rows(7))
@@ -50,8 +48,7 @@ def test_a_lost_stream_is_replayed_from_the_token() -> None:
 
 def test_retrying_the_same_token_returns_the_same_page() -> None:
     registry = CursorRegistry(CODEC)
-    rows, close = _rows(9)
-    page = registry.first_page(rows, close, "q", 3)
+    page = registry.first_page(_rows(9), "q", 3)
     again = registry.next_page(page.next_token, "q", None, lambda: _rows(9))
     retried = registry.next_page(page.next_token, "q", None, lambda: _rows(9))
     assert again.items == retried.items == [3, 4, 5]
@@ -65,7 +62,8 @@ def test_closed_streams_are_released() -> None:
     closed: list[int] = []
     registry = CursorRegistry(CODEC, max_live=2)
     for index in range(4):
-        registry.first_page(itertools.count(), _closer(closed, index), f"q{index}", 2)
+        opened = Opened(itertools.count(), _closer(closed, index))
+        registry.first_page(opened, f"q{index}", 2)
     assert len(registry) == 2
     assert closed == [0, 1]
 

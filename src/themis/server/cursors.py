@@ -46,12 +46,24 @@ class Page:
     has_more: bool
     next_token: str | None
     batch_size: int
+    context: Any = None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A running query: its rows, how to release it, and what it reports on the side
+    (such as the shards a partial cluster result is missing)."""
+
+    rows: Iterator[Any]
+    close: Callable[[], None]
+    context: Any = None
 
 
 @dataclass
 class _Stream:
     rows: Iterator[Any]
     close: Callable[[], None]
+    context: Any = None
     offset: int = 0
     pending: list[Any] = field(default_factory=list)
     last_used: float = field(default_factory=time.monotonic)
@@ -131,22 +143,16 @@ class CursorRegistry:
         self._ids = itertools.count()
         self._prefix = secrets.token_hex(4)
 
-    def first_page(
-        self,
-        rows: Iterator[Any],
-        close: Callable[[], None],
-        binding: str,
-        batch_size: int,
-    ) -> Page:
-        """Open a cursor over ``rows`` and take its first page."""
+    def first_page(self, opened: Opened, binding: str, batch_size: int) -> Page:
+        """Open a cursor over a running query and take its first page."""
         cursor_id = f"{self._prefix}-{next(self._ids)}"
-        stream = _Stream(rows, close)
+        stream = _Stream(opened.rows, opened.close, opened.context)
         with stream.lock:
             page = self._take_or_close(cursor_id, stream, binding, batch_size)
         if page.has_more:
             self._remember(cursor_id, stream)
         else:
-            close()
+            opened.close()
         return page
 
     def next_page(
@@ -154,7 +160,7 @@ class CursorRegistry:
         token: Any,
         binding: str,
         batch_size: int | None,
-        restart: Callable[[], tuple[Iterator[Any], Callable[[], None]]],
+        restart: Callable[[], Opened],
     ) -> Page:
         """Continue a cursor; ``restart`` re-runs the query when its stream is gone.
 
@@ -167,9 +173,9 @@ class CursorRegistry:
         size = batch_size or position.batch_size
         stream = self._claim(position)
         if stream is None:
-            rows, close = restart()
-            stream = _Stream(rows, close)
-            for _ in itertools.islice(rows, position.offset):
+            opened = restart()
+            stream = _Stream(opened.rows, opened.close, opened.context)
+            for _ in itertools.islice(opened.rows, position.offset):
                 pass
             stream.offset = position.offset
         with stream.lock:
@@ -220,7 +226,7 @@ class CursorRegistry:
         if has_more:
             position = Position(cursor_id, stream.offset, batch_size)
             token = self.codec.encode(position, binding)
-        page = Page(items, has_more, token, batch_size)
+        page = Page(items, has_more, token, batch_size, stream.context)
         stream.replay = (start, page)
         return page
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from themis.aql import AqlError, Budget, DataSource, Query, compile_query
 from themis.server.cluster_source import ClusterSource, Peer, ShardFailures
-from themis.server.cursors import Page, fingerprint
+from themis.server.cursors import Opened, Page, fingerprint
 from themis.server.errors import BadRequest
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
@@ -227,6 +227,9 @@ async def query_aql(request: Request) -> Response:
     }
     if page.next_token is not None:
         body["next_cursor"] = page.next_token
+    if parsed.allow_partial and isinstance(page.context, ShardFailures):
+        # Shards missing so far; a shard that fails later shows on later pages.
+        body["missing_shards"] = list(page.context.missing)
     return json_response(body)
 
 
@@ -249,13 +252,14 @@ def _run_page(
 ) -> Page:
     budget = node.cursor_budget
 
-    def restart() -> tuple[Iterator[Any], Callable[[], None]]:
-        return open_rows(node, request, query, budget, txn=txn)
+    def restart() -> Opened:
+        failures = ShardFailures(request.allow_partial)
+        rows, close = open_rows(node, request, query, budget, failures, txn)
+        return Opened(rows, close, failures)
 
     if request.cursor is None:
-        rows, close = restart()
         size = request.batch_size or DEFAULT_BATCH_SIZE
-        return node.cursors.first_page(rows, close, request.binding, size)
+        return node.cursors.first_page(restart(), request.binding, size)
     return node.cursors.next_page(
         request.cursor, request.binding, request.batch_size, restart
     )
