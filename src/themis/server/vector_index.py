@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from themis import _json
+from themis.server.errors import Unavailable
 from themis.server.keys import collection_prefix, decode_storage_key
 from themis.server.storage import Put
 from themis.server.vector_filters import describe, matches
@@ -165,6 +166,10 @@ class SharedLock:
                 self._state.notify_all()
 
 
+READY_WAIT_SECONDS = 60.0
+"""How long a search waits for an index that is still being built."""
+
+
 class VectorIndex:
     """The vectors of one collection with exact and HNSW search.
 
@@ -182,6 +187,10 @@ class VectorIndex:
         self._slots: dict[bytes, int] = {}
         self._hnsw: Any = None
         self._live_bits: npt.NDArray[np.uint8] | None = None
+        # While the index is first filled from storage, keys that committed writes
+        # already set are remembered, so the older stored version cannot win.
+        self._touched: set[bytes] | None = set()
+        self._ready = threading.Event()
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -207,14 +216,43 @@ class VectorIndex:
         removals: Iterable[bytes],
     ) -> None:
         """Add, replace and remove vectors in one step."""
+        upserts, removals = list(upserts), list(removals)
         with self._lock.writing():
-            first_new = len(self._keys)
-            for key in removals:
-                self._remove(key)
-            for key, row, meta in upserts:
-                self._upsert(key, row, meta)
-            self._live_bits = None
-            self._maintain(first_new)
+            if self._touched is not None:
+                self._touched.update(removals)
+                self._touched.update(key for key, _, _ in upserts)
+            self._change(upserts, removals)
+
+    def fill(self, upserts: Iterable[tuple[bytes, Matrix, dict[str, Any]]]) -> None:
+        """Add stored vectors while the index is being built, unless a committed
+        write has already set their key."""
+        with self._lock.writing():
+            touched = self._touched or set()
+            self._change([u for u in upserts if u[0] not in touched], [])
+
+    def mark_ready(self) -> None:
+        """End the initial fill; searches may run from now on."""
+        with self._lock.writing():
+            self._touched = None
+        self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the initial fill from storage has finished."""
+        return self._ready.is_set()
+
+    def _change(
+        self,
+        upserts: list[tuple[bytes, Matrix, dict[str, Any]]],
+        removals: list[bytes],
+    ) -> None:
+        first_new = len(self._keys)
+        for key in removals:
+            self._remove(key)
+        for key, row, meta in upserts:
+            self._upsert(key, row, meta)
+        self._live_bits = None
+        self._maintain(first_new)
 
     def set_ef_search(self, ef_search: int) -> None:
         """Change the HNSW search breadth."""
@@ -278,7 +316,16 @@ class VectorIndex:
     def search(
         self, query: Matrix, k: int, only: dict[str, Any] | None = None
     ) -> list[Hit]:
-        """The ``k`` nearest live vectors, best first, among those matching ``only``."""
+        """The ``k`` nearest live vectors, best first, among those matching ``only``.
+
+        Raises:
+            Unavailable: the index is still being built from storage after a while.
+        """
+        if not self._ready.wait(READY_WAIT_SECONDS):
+            raise Unavailable(
+                f"the vector index of {self.spec.collection!r} is still being built "
+                f"from {len(self)} stored vectors so far; retry shortly"
+            )
         with self._lock.reading():
             if only is None:
                 candidates = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ __all__ = ["VectorCatalog", "install_vectors", "read_documents"]
 
 logger = logging.getLogger(__name__)
 
+FILL_CHUNK = 1024
+"""Stored vectors added per step of a fill; writes wait at most one step."""
+
 # --- the node's indexes -----------------------------------------------------------
 
 
@@ -41,6 +45,7 @@ class VectorCatalog:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._indexes: dict[tuple[str, str], VectorIndex] = {}
+        self._builders: list[threading.Thread] = []
         self.secret = secrets.token_bytes(32)
         """Signs search cursors; tokens end with the process, like the index."""
 
@@ -81,16 +86,39 @@ class VectorCatalog:
             self._build(spec)
 
     def _build(self, spec: IndexSpec) -> None:
+        # Filling from storage can take a while (HNSW inserts), so it runs beside
+        # the writer; searches wait for it and committed writes keep applying.
         index = VectorIndex(spec)
-        pending: dict[tuple[str, str], tuple[list[Any], list[bytes]]] = {}
         self._indexes[(spec.namespace, spec.collection)] = index
+        thread = threading.Thread(
+            target=self._fill, args=(index,), name="themis-vector-build", daemon=True
+        )
+        self._builders = [t for t in self._builders if t.is_alive()] + [thread]
+        thread.start()
+
+    def _fill(self, index: VectorIndex) -> None:
+        spec = index.spec
         prefix = collection_prefix(spec.namespace, spec.collection)
-        with self.storage.snapshot() as view:
-            for raw, blob in view.scan("docs", prefix):
-                self._stage(raw, blob, pending)
-                if len(pending[(spec.namespace, spec.collection)][0]) >= 4096:
-                    self._flush(pending)
-        self._flush(pending)
+        batch: list[tuple[bytes, Matrix, dict[str, Any]]] = []
+        try:
+            with self.storage.snapshot() as view:
+                for raw, blob in view.scan("docs", prefix):
+                    entry = _entry(index, blob)
+                    if entry is not None:
+                        batch.append((raw, *entry))
+                    if len(batch) >= FILL_CHUNK:
+                        index.fill(batch)
+                        batch = []
+            index.fill(batch)
+        except Exception:
+            logger.exception("building the vector index of %r failed", spec.collection)
+        finally:
+            index.mark_ready()
+
+    def wait_built(self, timeout: float | None = None) -> None:
+        """Wait until every index started so far is filled (tests, benchmarks)."""
+        for thread in list(self._builders):
+            thread.join(timeout)
 
     def _stage(
         self,
@@ -155,6 +183,7 @@ def read_documents(
 def install_vectors(node: NodeState) -> None:
     """Build the node's vector indexes and keep them following committed writes."""
     catalog = VectorCatalog(node.storage)
-    catalog.load()
+    # Listening first means no write committed while an index fills is missed.
     node.storage.add_listener(catalog.on_commit)
+    catalog.load()
     node.extensions["vectors"] = catalog
