@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy.typing as npt
 from themis import _json
 from themis.server.errors import Unavailable
 from themis.server.keys import collection_prefix, decode_storage_key
+from themis.server.shared_lock import SharedLock
 from themis.server.storage import Put
 from themis.server.vector_filters import describe, matches
 
@@ -119,51 +119,6 @@ class Hit:
     def pk(self) -> str:
         """The document's primary key."""
         return decode_storage_key(self.key).pk
-
-
-class SharedLock:
-    """Many readers at once, or one writer alone; a waiting writer goes next.
-
-    faiss searches release the GIL and may run together on one graph, but an add
-    must not overlap any search.
-    """
-
-    def __init__(self) -> None:
-        self._state = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._waiting_writers = 0
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        """Holds the lock shared for the block."""
-        with self._state:
-            self._state.wait_for(
-                lambda: not self._writing and not self._waiting_writers
-            )
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._state:
-                self._readers -= 1
-                if not self._readers:
-                    self._state.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Holds the lock exclusively for the block."""
-        with self._state:
-            self._waiting_writers += 1
-            self._state.wait_for(lambda: not self._writing and not self._readers)
-            self._waiting_writers -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._state:
-                self._writing = False
-                self._state.notify_all()
 
 
 READY_WAIT_SECONDS = 60.0
