@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -174,7 +173,7 @@ def test_explain_names_the_index(corpus_node: httpx.Client) -> None:
     assert "age" in orjson.dumps(plan["plan"]).decode()
 
 
-def test_node_unhurt_by_queries(corpus_node: httpx.Client, tmp_path: Path) -> None:
+def test_node_unhurt_by_queries(corpus_node: httpx.Client) -> None:
     assert corpus_node.get("/health").json()["status"] == "healthy"
 
 

@@ -145,10 +145,7 @@ class ShortestPath:
     def _search(
         self, frame: Frame, ctx: Context
     ) -> tuple[list[str], list[Edge]] | None:
-        origin = start_id(self.start(frame, ctx))
-        target = start_id(self.target(frame, ctx), "target vertex")
-        neighbours = self.edges.resolve(frame, ctx)
-        weight = weigher(_options(self.options, frame, ctx))
+        origin, target, neighbours, weight = _path_search(self, frame, ctx)
         if ctx.source.document(origin) is None:
             return None
         found = cheapest(origin, target, neighbours, weight)
@@ -169,16 +166,23 @@ class KShortestPaths:
 
     def run(self, rows: Iterator[Frame], ctx: Context) -> Iterator[Frame]:
         for frame in rows:
-            origin = start_id(self.start(frame, ctx))
-            target = start_id(self.target(frame, ctx), "target vertex")
-            neighbours = self.edges.resolve(frame, ctx)
-            weight = weigher(_options(self.options, frame, ctx))
+            origin, target, neighbours, weight = _path_search(self, frame, ctx)
             for cost, vertices, edges in _yen(origin, target, neighbours, weight):
                 docs = [ctx.source.document(v) for v in vertices]
                 yield (*frame, {"edges": edges, "vertices": docs, "weight": cost})
 
     def describe(self, ctx: Context) -> dict[str, Any]:
         return {"type": "KShortestPaths", "direction": self.edges.direction}
+
+
+def _path_search(
+    node: ShortestPath | KShortestPaths, frame: Frame, ctx: Context
+) -> tuple[str, str, Neighbours, Any]:
+    """Resolve the endpoints, edges and weighing of a path search for one row."""
+    origin = start_id(node.start(frame, ctx))
+    target = start_id(node.target(frame, ctx), "target vertex")
+    neighbours = node.edges.resolve(frame, ctx)
+    return origin, target, neighbours, weigher(_options(node.options, frame, ctx))
 
 
 def _repeats(edges: tuple[Edge, ...], edge: Edge) -> bool:
