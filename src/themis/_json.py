@@ -8,13 +8,15 @@ library instead.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-# Nineteen digits in a row may exceed the 64-bit range orjson handles exactly.
-_LONG_DIGITS = re.compile(rb"\d{19,}")
+# Nineteen digits in a row may exceed the 64-bit range orjson handles exactly. Mapping
+# every digit to "0" and searching for the run is a C-speed pass; a regex over the
+# same bytes costs more than orjson's whole parse.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
 
 
 def loads(data: bytes | str) -> Any:
@@ -24,7 +26,7 @@ def loads(data: bytes | str) -> Any:
         ValueError: the text is not valid JSON.
     """
     raw = data.encode() if isinstance(data, str) else data
-    if _LONG_DIGITS.search(raw):
+    if _LONG_RUN in raw.translate(_DIGITS_TO_ZERO):
         return json.loads(raw, parse_constant=_reject_constant)
     return orjson.loads(raw)
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from themis import BatchGetResult, BatchWriteResult
-from themis._core.batch import BatchLimits, Chunk, plan
+from themis._core.batch import BatchKeys, BatchLimits, Chunk, plan
 from themis._core.topology import Shard, Topology
 
 from .fakes import FakeCluster, error
@@ -12,16 +13,29 @@ TOPOLOGY = Topology(1, (Shard("s0", "http://a"), Shard("s1", "http://b")))
 
 
 def test_plan_chunks_by_count_and_bytes() -> None:
-    sizes = {f"t:{i}": 10 for i in range(7)}
-    by_count = plan(TOPOLOGY, sizes, BatchLimits(max_keys=2))
-    assert sorted(k for chunk in by_count for k in chunk.keys) == sorted(sizes)
-    assert all(len(chunk.keys) <= 2 for chunk in by_count)
-    by_bytes = plan(TOPOLOGY, sizes, BatchLimits(max_bytes=25))
-    assert all(len(chunk.keys) <= 2 for chunk in by_bytes)
-    huge = plan(
-        Topology(1, (Shard("s0", "http://a"),)), {"t:x": 99}, BatchLimits(max_bytes=5)
-    )
-    assert huge == [Chunk("s0", ("t:x",))]
+    keys = BatchKeys.of("relational", "default", "t", [str(i) for i in range(7)])
+    sizes = [10] * 7
+    by_count = plan(TOPOLOGY, keys, sizes, BatchLimits(max_keys=2))
+    assert sorted(u for chunk in by_count for u in chunk.uuids) == list(keys.uuids)
+    assert all(len(chunk.uuids) <= 2 for chunk in by_count)
+    by_bytes = plan(TOPOLOGY, keys, sizes, BatchLimits(max_bytes=25))
+    assert all(len(chunk.uuids) <= 2 for chunk in by_bytes)
+    one = Topology(1, (Shard("s0", "http://a"),))
+    huge = plan(one, BatchKeys("t", ("x",)), [99], BatchLimits(max_bytes=5))
+    assert huge == [Chunk("s0", ("x",))]
+
+
+def test_batch_keys_validate_and_drop_repeats() -> None:
+    keys = BatchKeys.of("relational", "default", "users", ["b", "a", "b"])
+    assert keys.uuids == ("b", "a")
+    assert keys.wire_keys(keys.uuids) == [
+        "relational.default.users:b",
+        "relational.default.users:a",
+    ]
+    assert keys.route_prefix == "urn:themis:relational:default:users:"
+    assert keys.uuid_of()("relational.default.users:a") == "a"
+    with pytest.raises(ValueError, match="uuid must not contain ':'"):
+        BatchKeys.of("relational", "default", "users", ["ok", "a:b"])
 
 
 def _seed(cluster: FakeCluster) -> None:

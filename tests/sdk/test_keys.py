@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from themis._keys import urn, urn_from_wire_key, wire_key
+from themis._keys import check_uuid, check_uuids, urn, urn_from_wire_key, wire_key
 
 
 def test_wire_key_and_urn_layout() -> None:
@@ -40,3 +40,24 @@ def test_wire_key_rejects_bad_parts(
     with pytest.raises(ValueError) as info:
         wire_key(*parts)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("uuids", "message"),
+    [
+        (["a", "", "b"], "uuid must be a non-empty string, got ''"),
+        (["a", "x:y"], "uuid must not contain ':', got 'x:y'"),
+        (["a.", ".b", "c..d"], "uuid must not contain '..', got 'c..d'"),
+        (["ok", "tab\there"], "uuid must not contain a control character"),
+        (["ok", 7], "uuid must be a non-empty string, got 7"),
+    ],
+)
+def test_check_uuids_names_the_first_bad_uuid(uuids: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        check_uuids(uuids)
+
+
+def test_check_uuids_accepts_what_check_uuid_accepts() -> None:
+    uuids = ["a.", ".b", "émile", "with space", "\u00a0nbsp", "x\x7f"]
+    check_uuids(uuids)
+    assert [check_uuid(uuid) for uuid in uuids] == uuids

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from themis._routing import owner, routing_key
+from themis._routing import SLOTS, Router, owner, routing_key, slot
 
 
 def test_routing_key_prefers_urn() -> None:
@@ -38,3 +38,35 @@ def test_adding_a_shard_moves_only_keys_it_takes() -> None:
 def test_owner_without_shards_raises() -> None:
     with pytest.raises(ValueError, match="the topology has no shards"):
         owner([], "k")
+
+
+def test_owner_is_pinned() -> None:
+    # Placement is part of the data format: a change here strands stored keys.
+    keys = [f"urn:themis:relational:default:users:{i}" for i in range(8)]
+    expected = ["s0", "s2", "s1", "s1", "s1", "s1", "s1", "s2"]
+    assert [owner(["s0", "s1", "s2"], key) for key in keys] == expected
+    assert slot("urn:themis:relational:default:users:0") == 5318
+
+
+def test_keys_spread_evenly_over_shards() -> None:
+    router = Router(["a", "b", "c", "d"])
+    shares = Counter(router.owner(str(n)) for n in range(SLOTS))
+    assert set(shares) == {"a", "b", "c", "d"}
+    assert all(abs(count - SLOTS / 4) < SLOTS / 40 for count in shares.values())
+
+
+def test_group_agrees_with_owner() -> None:
+    router = Router(["s2", "s0", "s1", "s0"])
+    prefix = "urn:themis:relational:default:users:"
+    uuids = [str(i) for i in range(500)]
+    groups = router.group(uuids, prefix)
+    assert router.shard_ids == ("s0", "s1", "s2")
+    assert sorted(p for group in groups for p in group) == list(range(500))
+    for shard_id, positions in zip(router.shard_ids, groups, strict=True):
+        assert all(
+            owner(["s1", "s0", "s2"], prefix + uuids[p]) == shard_id for p in positions
+        )
+
+
+def test_group_on_one_shard_keeps_every_position() -> None:
+    assert Router(["only"]).group(["a", "b", "c"]) == [[0, 1, 2]]

@@ -2,20 +2,22 @@
 
 Each shard chunk is one ``POST /batch/get|put|delete``. A node without those routes
 (404 ``Endpoint not found`` or 405) is remembered, and its chunks fall back to one
-request per key. Every key ends up in exactly one outcome list; none is dropped.
+request per key. Every key ends up in exactly one outcome; none is dropped.
+
+A batch covers one table, so keys travel as uuids and become wire keys only in the
+request body; the per-key work stays a few string operations.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from themis import _routing
+from themis import _keys
 from themis._core import protocol
 from themis._core.effects import (
     FAILURES,
@@ -31,6 +33,7 @@ from themis.errors import ThemisError
 from themis.results import BatchGetResult, BatchWriteResult
 
 __all__ = [
+    "BatchKeys",
     "BatchLimits",
     "BatchRoutes",
     "Chunk",
@@ -43,18 +46,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _MISSING_ROUTE = frozenset({404, 405})
-
-
-class Status(Enum):
-    """The outcome of one key."""
-
-    FOUND = "found"
-    DONE = "done"
-    MISSING = "missing"
-    FAILED = "failed"
-
-
-KeyOutcomes = dict[str, tuple[Status, Any]]
 
 
 @dataclass(frozen=True)
@@ -82,47 +73,124 @@ class BatchRoutes:
 
 
 @dataclass(frozen=True)
+class BatchKeys:
+    """The entities of one batch: distinct uuids of one table.
+
+    Attributes:
+        table: ``model.namespace.collection``, or any other table name.
+        uuids: The uuids in request order, without repeats.
+    """
+
+    table: str
+    uuids: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls, model: str, namespace: str, collection: str, uuids: Iterable[str]
+    ) -> BatchKeys:
+        """Validates every part and drops repeated uuids."""
+        table = _keys.table(model, namespace, collection)
+        distinct = tuple(dict.fromkeys(uuids))
+        _keys.check_uuids(distinct)
+        return cls(table, distinct)
+
+    @property
+    def route_prefix(self) -> str:
+        """What precedes a uuid in its routing key: the URN's head, or the table."""
+        head = _keys.urn_from_wire_key(self.table + ":_")
+        return self.table + ":" if head is None else head[:-1]
+
+    def wire(self, uuid: str) -> str:
+        """The wire key of one uuid."""
+        return f"{self.table}:{uuid}"
+
+    def wire_keys(self, uuids: Iterable[str]) -> list[str]:
+        """The wire keys of many uuids."""
+        prefix = self.table + ":"
+        return [prefix + uuid for uuid in uuids]
+
+    def uuid_of(self) -> Callable[[str], str]:
+        """Returns the function from a wire key of this table back to its uuid."""
+        start = len(self.table) + 1
+        return lambda key: key[start:]
+
+
+@dataclass(frozen=True)
 class Chunk:
-    """The wire keys of one batch request to one shard."""
+    """The uuids of one batch request to one shard."""
 
     shard_id: str
-    keys: tuple[str, ...]
+    uuids: tuple[str, ...]
+
+
+@dataclass
+class Outcomes:
+    """What happened to the keys of a batch, by uuid."""
+
+    found: dict[str, Any] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: Outcomes) -> None:
+        """Adds another chunk's outcomes."""
+        self.found.update(other.found)
+        self.done.update(other.done)
+        self.missing.update(other.missing)
+        self.failed.update(other.failed)
+
+    def fail(self, uuids: Iterable[str], reason: str) -> None:
+        """Marks every uuid as failed for the same reason."""
+        self.failed.update(dict.fromkeys(uuids, reason))
 
 
 def plan(
-    topology: Topology, sizes: Mapping[str, int], limits: BatchLimits
+    topology: Topology, keys: BatchKeys, sizes: Sequence[int], limits: BatchLimits
 ) -> list[Chunk]:
-    """Groups wire keys by owning shard and cuts each group into chunks.
+    """Groups uuids by owning shard and cuts each group into chunks.
 
     Args:
         topology: The topology to route by.
-        sizes: Encoded size in bytes of each wire key's part of the request body.
+        keys: The batch's keys.
+        sizes: Encoded size in bytes of each uuid's part of the request body, in the
+            order of ``keys.uuids``.
         limits: The per-request limits.
     """
-    groups: dict[str, list[str]] = {}
-    for key in sizes:
-        owner = _routing.owner(topology.shard_ids, _routing.routing_key(key))
-        groups.setdefault(owner, []).append(key)
+    router = topology.router
+    groups = router.group(keys.uuids, keys.route_prefix)
     chunks: list[Chunk] = []
-    for shard_id, keys in groups.items():
-        chunks.extend(_cut(shard_id, keys, sizes, limits))
+    for shard_id, positions in zip(router.shard_ids, groups, strict=True):
+        chunks.extend(_cut(shard_id, positions, keys.uuids, sizes, limits))
     return chunks
 
 
 def _cut(
-    shard_id: str, keys: list[str], sizes: Mapping[str, int], limits: BatchLimits
+    shard_id: str,
+    positions: list[int],
+    uuids: Sequence[str],
+    sizes: Sequence[int],
+    limits: BatchLimits,
 ) -> list[Chunk]:
+    if not positions:
+        return []
+    fits = len(positions) <= limits.max_keys
+    if (
+        fits
+        and len(positions) * max(map(sizes.__getitem__, positions)) <= limits.max_bytes
+    ):
+        # The usual case: one request holds the whole group.
+        return [Chunk(shard_id, tuple(map(uuids.__getitem__, positions)))]
     chunks: list[Chunk] = []
     current: list[str] = []
     used = 0
-    for key in keys:
-        size = sizes[key]
+    for position in positions:
+        size = sizes[position]
         if current and (
             len(current) >= limits.max_keys or used + size > limits.max_bytes
         ):
             chunks.append(Chunk(shard_id, tuple(current)))
             current, used = [], 0
-        current.append(key)
+        current.append(uuids[position])
         used += size
     if current:
         chunks.append(Chunk(shard_id, tuple(current)))
@@ -130,88 +198,105 @@ def _cut(
 
 
 def batch_get(
-    keys: Mapping[str, str], routes: BatchRoutes, limits: BatchLimits
+    keys: BatchKeys, routes: BatchRoutes, limits: BatchLimits
 ) -> Operation[BatchGetResult]:
-    """Reads many entities; ``keys`` maps each uuid to its wire key."""
-    sizes = {key: len(key) + 3 for key in keys.values()}
+    """Reads many entities."""
     outcomes = yield from _run(
-        sizes, limits, lambda topology, chunk: _get_chunk(topology, chunk, routes)
+        keys,
+        _key_sizes(keys),
+        limits,
+        lambda topology, chunk: _get_chunk(topology, keys, chunk, routes),
     )
+    found = outcomes.found
+    if len(found) == len(keys.uuids):
+        # Everything was found: only the order is left to restore.
+        return BatchGetResult(found={uuid: found[uuid] for uuid in keys.uuids})
     result = BatchGetResult()
-    for uuid, key in keys.items():
-        status, value = outcomes[key]
-        if status is Status.FOUND:
-            result.found[uuid] = value
-        elif status is Status.MISSING:
+    for uuid in keys.uuids:
+        if uuid in found:
+            result.found[uuid] = found[uuid]
+        elif uuid in outcomes.missing:
             result.missing.append(uuid)
         else:
-            result.errors[uuid] = str(value)
+            result.errors[uuid] = outcomes.failed[uuid]
     return result
 
 
 def batch_put(
-    blobs: Mapping[str, tuple[str, str]], routes: BatchRoutes, limits: BatchLimits
+    keys: BatchKeys,
+    texts: Mapping[str, str],
+    routes: BatchRoutes,
+    limits: BatchLimits,
 ) -> Operation[BatchWriteResult]:
-    """Writes many entities; ``blobs`` maps each uuid to ``(wire key, blob text)``."""
-    texts = dict(blobs.values())
+    """Writes many entities; ``texts`` holds each uuid's document as JSON text."""
     # Documents travel as JSON objects, so their encoded size is the text's size.
-    sizes = {key: len(key) + len(text) + 20 for key, text in texts.items()}
+    overhead = len(keys.table) + 20
+    sizes = [len(uuid) + len(texts[uuid]) + overhead for uuid in keys.uuids]
     outcomes = yield from _run(
+        keys,
         sizes,
         limits,
-        lambda topology, chunk: _put_chunk(topology, chunk, routes, texts),
-    )
-    return _write_result({uuid: key for uuid, (key, _) in blobs.items()}, outcomes)
-
-
-def batch_delete(
-    keys: Mapping[str, str], routes: BatchRoutes, limits: BatchLimits
-) -> Operation[BatchWriteResult]:
-    """Deletes many entities; ``keys`` maps each uuid to its wire key."""
-    sizes = {key: len(key) + 3 for key in keys.values()}
-    outcomes = yield from _run(
-        sizes, limits, lambda topology, chunk: _delete_chunk(topology, chunk, routes)
+        lambda topology, chunk: _put_chunk(topology, keys, chunk, routes, texts),
     )
     return _write_result(keys, outcomes)
 
 
-ChunkOp = Callable[[Topology, Chunk], Operation[KeyOutcomes]]
+def batch_delete(
+    keys: BatchKeys, routes: BatchRoutes, limits: BatchLimits
+) -> Operation[BatchWriteResult]:
+    """Deletes many entities."""
+    outcomes = yield from _run(
+        keys,
+        _key_sizes(keys),
+        limits,
+        lambda topology, chunk: _delete_chunk(topology, keys, chunk, routes),
+    )
+    return _write_result(keys, outcomes)
+
+
+def _key_sizes(keys: BatchKeys) -> list[int]:
+    overhead = len(keys.table) + 4
+    return [len(uuid) + overhead for uuid in keys.uuids]
+
+
+ChunkOp = Callable[[Topology, Chunk], Operation[Outcomes]]
 
 
 def _run(
-    sizes: Mapping[str, int], limits: BatchLimits, chunk_op: ChunkOp
-) -> Operation[KeyOutcomes]:
+    keys: BatchKeys, sizes: Sequence[int], limits: BatchLimits, chunk_op: ChunkOp
+) -> Operation[Outcomes]:
     topology: Topology = yield LOAD_TOPOLOGY
-    chunks = plan(topology, sizes, limits)
+    chunks = plan(topology, keys, sizes, limits)
     results: list[Outcome] = yield Parallel([chunk_op(topology, c) for c in chunks])
-    merged: KeyOutcomes = {}
+    merged = Outcomes()
     for chunk, outcome in zip(chunks, results, strict=True):
-        if outcome.error is not None:
-            logger.debug("batch chunk to %s failed: %s", chunk.shard_id, outcome.error)
-        merged.update(_complete(chunk, outcome))
+        if outcome.error is None:
+            merged.merge(_complete(chunk, outcome.value))
+            continue
+        logger.debug("batch chunk to %s failed: %s", chunk.shard_id, outcome.error)
+        # A bare "connection refused" would not tell which shard the key belongs to.
+        merged.fail(chunk.uuids, f"shard {chunk.shard_id!r} failed: {outcome.error}")
     return merged
 
 
-def _complete(chunk: Chunk, outcome: Outcome) -> KeyOutcomes:
-    if outcome.error is not None:
-        # A bare "connection refused" would not tell which shard the key belongs to.
-        reason = f"shard {chunk.shard_id!r} failed: {outcome.error}"
-        return {key: (Status.FAILED, reason) for key in chunk.keys}
-    found: KeyOutcomes = outcome.value
-    absent = f"shard {chunk.shard_id!r} reported no outcome for this key"
-    return {key: found.get(key, (Status.FAILED, absent)) for key in chunk.keys}
+def _complete(chunk: Chunk, outcomes: Outcomes) -> Outcomes:
+    # A uuid the shard left out of its answer is a failure, never silently dropped.
+    absent = set(chunk.uuids).difference(
+        outcomes.found, outcomes.done, outcomes.missing, outcomes.failed
+    )
+    outcomes.fail(absent, f"shard {chunk.shard_id!r} reported no outcome for this key")
+    return outcomes
 
 
-def _write_result(keys: Mapping[str, str], outcomes: KeyOutcomes) -> BatchWriteResult:
+def _write_result(keys: BatchKeys, outcomes: Outcomes) -> BatchWriteResult:
     result = BatchWriteResult()
-    for uuid, key in keys.items():
-        status, value = outcomes[key]
-        if status is Status.DONE:
+    for uuid in keys.uuids:
+        if uuid in outcomes.done:
             result.succeeded.append(uuid)
-        elif status is Status.MISSING:
+        elif uuid in outcomes.missing:
             result.missing.append(uuid)
         else:
-            result.failed[uuid] = str(value)
+            result.failed[uuid] = outcomes.failed[uuid]
     return result
 
 
@@ -252,88 +337,114 @@ def _safe_payload(reply: Reply) -> dict[str, Any]:
 
 
 def _get_chunk(
-    topology: Topology, chunk: Chunk, routes: BatchRoutes
-) -> Operation[KeyOutcomes]:
-    body = {"keys": list(chunk.keys), "documents": True}
+    topology: Topology, keys: BatchKeys, chunk: Chunk, routes: BatchRoutes
+) -> Operation[Outcomes]:
+    # With "documents" the node splices each stored text in as a JSON value, so the
+    # reply's values are the documents themselves.
+    body = {"keys": keys.wire_keys(chunk.uuids), "documents": True}
     reply = yield from _try_batch(topology, chunk, routes, "/batch/get", body)
     if reply is None:
-        return (yield from _each(chunk.keys, _get_one))
+        return (yield from _each(keys, chunk, _get_one))
     payload = reply.object()
-    outcomes: KeyOutcomes = {}
-    for key, message in _failures(payload, "errors").items():
-        outcomes[key] = (Status.FAILED, message)
-    for key in payload.get("missing", []):
-        outcomes[key] = (Status.MISSING, None)
-    for key, blob in (payload.get("found") or {}).items():
-        try:
-            outcomes[key] = (Status.FOUND, protocol.decode_blob(blob, key))
-        except FAILURES as exc:
-            outcomes[key] = (Status.FAILED, str(exc))
+    uuid_of = keys.uuid_of()
+    outcomes = _failed_outcomes(payload, "errors", uuid_of)
+    outcomes.missing.update(map(uuid_of, _list(payload, "missing")))
+    found = payload.get("found") or {}
+    if list(found) == body["keys"]:
+        # The node answers in request order; when it found every key, the uuids
+        # pair with its documents as they stand.
+        outcomes.found = dict(zip(chunk.uuids, found.values(), strict=True))
+    else:
+        outcomes.found = {uuid_of(key): doc for key, doc in found.items()}
     return outcomes
 
 
 def _put_chunk(
-    topology: Topology, chunk: Chunk, routes: BatchRoutes, texts: Mapping[str, str]
-) -> Operation[KeyOutcomes]:
+    topology: Topology,
+    keys: BatchKeys,
+    chunk: Chunk,
+    routes: BatchRoutes,
+    texts: Mapping[str, str],
+) -> Operation[Outcomes]:
     # A fragment is spliced into the body as a JSON object, not escaped as a string.
-    items = [{"key": key, "doc": orjson.Fragment(texts[key])} for key in chunk.keys]
-    body = {"items": items}
-    reply = yield from _try_batch(topology, chunk, routes, "/batch/put", body)
+    items = [
+        {"key": key, "doc": orjson.Fragment(texts[uuid])}
+        for key, uuid in zip(keys.wire_keys(chunk.uuids), chunk.uuids, strict=True)
+    ]
+    reply = yield from _try_batch(
+        topology, chunk, routes, "/batch/put", {"items": items}
+    )
     if reply is None:
-        return (yield from _each(chunk.keys, lambda key: _put_one(key, texts[key])))
-    return _write_outcomes(reply.object())
+        return (
+            yield from _each(keys, chunk, lambda key: _put_one(key, texts[_uuid(key)]))
+        )
+    return _write_outcomes(reply.object(), keys)
+
+
+def _uuid(key: str) -> str:
+    return key.partition(":")[2]
 
 
 def _delete_chunk(
-    topology: Topology, chunk: Chunk, routes: BatchRoutes
-) -> Operation[KeyOutcomes]:
-    body = {"keys": list(chunk.keys)}
+    topology: Topology, keys: BatchKeys, chunk: Chunk, routes: BatchRoutes
+) -> Operation[Outcomes]:
+    body = {"keys": keys.wire_keys(chunk.uuids)}
     reply = yield from _try_batch(topology, chunk, routes, "/batch/delete", body)
     if reply is None:
-        return (yield from _each(chunk.keys, _delete_one))
-    return _write_outcomes(reply.object())
+        return (yield from _each(keys, chunk, _delete_one))
+    return _write_outcomes(reply.object(), keys)
 
 
-def _write_outcomes(payload: dict[str, Any]) -> KeyOutcomes:
-    outcomes: KeyOutcomes = {}
-    for key, message in _failures(payload, "failed").items():
-        outcomes[key] = (Status.FAILED, message)
-    for key in payload.get("missing", []):
-        outcomes[key] = (Status.MISSING, None)
-    for key in payload.get("succeeded", []):
-        outcomes[key] = (Status.DONE, None)
+def _write_outcomes(payload: dict[str, Any], keys: BatchKeys) -> Outcomes:
+    uuid_of = keys.uuid_of()
+    outcomes = _failed_outcomes(payload, "failed", uuid_of)
+    outcomes.missing.update(map(uuid_of, _list(payload, "missing")))
+    outcomes.done.update(map(uuid_of, _list(payload, "succeeded")))
     return outcomes
 
 
-def _failures(payload: dict[str, Any], field: str) -> dict[str, str]:
-    failures = payload.get(field) or {}
-    return {key: str(message) for key, message in failures.items()}
+def _failed_outcomes(
+    payload: dict[str, Any], name: str, uuid_of: Callable[[str], str]
+) -> Outcomes:
+    failures = payload.get(name) or {}
+    return Outcomes(failed={uuid_of(k): str(v) for k, v in failures.items()})
 
 
-def _each(
-    keys: Sequence[str], one: Callable[[str], Operation[tuple[Status, Any]]]
-) -> Operation[KeyOutcomes]:
-    outcomes: KeyOutcomes = {}
-    for key in keys:
+def _list(payload: dict[str, Any], name: str) -> list[str]:
+    value = payload.get(name) or []
+    return [item for item in value if isinstance(item, str)]
+
+
+OneKey = Callable[[str], Operation[Outcomes]]
+
+
+def _each(keys: BatchKeys, chunk: Chunk, one: OneKey) -> Operation[Outcomes]:
+    outcomes = Outcomes()
+    for uuid in chunk.uuids:
+        key = keys.wire(uuid)
         try:
-            outcomes[key] = yield from one(key)
+            outcomes.merge((yield from one(key)))
         except FAILURES as exc:
-            outcomes[key] = (Status.FAILED, str(exc))
+            outcomes.failed[_uuid(key)] = str(exc)
     return outcomes
 
 
-def _get_one(key: str) -> Operation[tuple[Status, Any]]:
+def _get_one(key: str) -> Operation[Outcomes]:
     doc = yield from protocol.get_entity(key)
-    return (Status.MISSING, None) if doc is None else (Status.FOUND, doc)
+    if doc is None:
+        return Outcomes(missing={_uuid(key)})
+    return Outcomes(found={_uuid(key): doc})
 
 
-def _put_one(key: str, text: str) -> Operation[tuple[Status, Any]]:
+def _put_one(key: str, text: str) -> Operation[Outcomes]:
     reply: Reply = yield protocol.ROUTED.call(
         "PUT", protocol.entity_path(key), key, body={"blob": text}
     )
-    return (Status.DONE, None) if reply.ok else (Status.FAILED, str(reply.status))
+    if reply.ok:
+        return Outcomes(done={_uuid(key)})
+    return Outcomes(failed={_uuid(key): str(reply.status)})
 
 
-def _delete_one(key: str) -> Operation[tuple[Status, Any]]:
+def _delete_one(key: str) -> Operation[Outcomes]:
     deleted = yield from protocol.delete_entity(key)
-    return (Status.DONE, None) if deleted else (Status.MISSING, None)
+    return Outcomes(done={_uuid(key)}) if deleted else Outcomes(missing={_uuid(key)})

@@ -83,24 +83,22 @@ class Session:
         self, model: str, collection: str, uuids: Iterable[str]
     ) -> Operation[BatchGetResult]:
         """Reads many entities of one collection."""
-        keys = {uuid: self.key(model, collection, uuid) for uuid in uuids}
+        keys = batch.BatchKeys.of(model, self.namespace, collection, uuids)
         return batch.batch_get(keys, self.batch_routes, self.batch_limits)
 
     def batch_put(
         self, model: str, collection: str, docs: Mapping[str, Mapping[str, Any]]
     ) -> Operation[BatchWriteResult]:
         """Writes many entities of one collection."""
-        blobs = {
-            uuid: (self.key(model, collection, uuid), protocol.encode_blob(doc))
-            for uuid, doc in docs.items()
-        }
-        return batch.batch_put(blobs, self.batch_routes, self.batch_limits)
+        keys = batch.BatchKeys.of(model, self.namespace, collection, docs)
+        texts = {uuid: protocol.encode_blob(docs[uuid]) for uuid in keys.uuids}
+        return batch.batch_put(keys, texts, self.batch_routes, self.batch_limits)
 
     def batch_delete(
         self, model: str, collection: str, uuids: Iterable[str]
     ) -> Operation[BatchWriteResult]:
         """Deletes many entities of one collection."""
-        keys = {uuid: self.key(model, collection, uuid) for uuid in uuids}
+        keys = batch.BatchKeys.of(model, self.namespace, collection, uuids)
         return batch.batch_delete(keys, self.batch_routes, self.batch_limits)
 
     def query(
@@ -180,12 +178,23 @@ class Session:
         Raises:
             ThemisError: A read failed.
         """
-        keys = {doc_id: doc_id for doc_id in ids}
-        result = yield from batch.batch_get(keys, self.batch_routes, self.batch_limits)
-        if result.errors:
-            doc_id, reason = next(iter(result.errors.items()))
-            raise ThemisError(f"expected to read document {doc_id!r}, got {reason}")
-        return result.found
+        tables: dict[str, list[str]] = {}
+        for doc_id in ids:
+            table, _, pk = doc_id.partition(":")
+            tables.setdefault(table, []).append(pk)
+        found: dict[str, Any] = {}
+        for table, pks in tables.items():
+            keys = batch.BatchKeys(table, tuple(dict.fromkeys(pks)))
+            result = yield from batch.batch_get(
+                keys, self.batch_routes, self.batch_limits
+            )
+            if result.errors:
+                pk, reason = next(iter(result.errors.items()))
+                raise ThemisError(
+                    f"expected to read document {keys.wire(pk)!r}, got {reason}"
+                )
+            found.update((keys.wire(pk), doc) for pk, doc in result.found.items())
+        return found
 
     def vector_search(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,9 +55,14 @@ class Topology:
             f"(shards: {self.shard_ids}); retry the operation"
         )
 
+    @functools.cached_property
+    def router(self) -> _routing.Router:
+        """Routes keys over this topology's shard ids."""
+        return _routing.router(self.shard_ids)
+
     def owner(self, route_key: str) -> Shard:
         """Returns the shard owning a routing key."""
-        return self.shard(_routing.owner(self.shard_ids, route_key))
+        return self.shard(self.router.owner(route_key))
 
 
 def normalize_endpoint(url: str) -> str:

@@ -15,7 +15,7 @@ from themis import _json, _routing
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
-from themis.server.keys import DocKey, parse_key
+from themis.server.keys import DocKey, parse_key, storage_keys
 from themis.server.state import NodeState, node_of
 from themis.server.storage import ReadView
 from themis.server.transaction_routes import transaction_of
@@ -68,25 +68,19 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
 
 async def batch_get(request: Request) -> Response:
     body = await read_object(request)
-    keys = _key_list(body)
-    # With "documents", stored texts are spliced in as JSON objects: nothing is
+    valid, errors = storage_keys(_key_list(body))
+    # With "documents", stored texts are spliced in as JSON values: nothing is
     # escaped here or decoded twice by the client.
     as_documents = body.get("documents") is True
+    with _reader(request) as view:
+        blobs = view.get_many("docs", [stored for _, stored in valid])
     found: dict[str, Any] = {}
     missing: list[str] = []
-    errors: dict[str, str] = {}
-    with _reader(request) as view:
-        for raw in keys:
-            try:
-                key = parse_key(raw)
-            except ServerError as exc:
-                errors[raw] = exc.message
-                continue
-            blob = view.get("docs", key.storage())
-            if blob is None:
-                missing.append(raw)
-            else:
-                found[raw] = orjson.Fragment(blob) if as_documents else blob.decode()
+    for (raw, _), blob in zip(valid, blobs, strict=True):
+        if blob is None:
+            missing.append(raw)
+        else:
+            found[raw] = orjson.Fragment(blob) if as_documents else blob.decode()
     return json_response({"found": found, "missing": missing, "errors": errors})
 
 

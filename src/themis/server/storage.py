@@ -67,6 +67,8 @@ class ReadView(Protocol):
 
     def get(self, space: str, key: bytes) -> bytes | None: ...
 
+    def get_many(self, space: str, keys: Sequence[bytes]) -> list[bytes | None]: ...
+
     def scan(
         self, space: str, prefix: bytes = b"", *, start: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]: ...
@@ -116,6 +118,11 @@ class _TxnView:
     def get(self, space: str, key: bytes) -> bytes | None:
         value = self._txn.get(key, db=self._dbs[space])
         return None if value is None else bytes(value)
+
+    def get_many(self, space: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        # Every transaction here is opened without buffers: values are bytes already.
+        get, db = self._txn.get, self._dbs[space]
+        return cast(list[bytes | None], [get(key, db=db) for key in keys])
 
     def scan_back(
         self, space: str, prefix: bytes, *, end: bytes | None = None

@@ -54,6 +54,9 @@ class OverlayView:
             return self._writes[key]
         return self._base.get(space, key)
 
+    def get_many(self, space: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        return [self.get(space, key) for key in keys]
+
     def scan(
         self, space: str, prefix: bytes = b"", *, start: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]:

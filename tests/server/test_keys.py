@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from themis.server.errors import BadRequest
+from themis.server.keys import parse_key, storage_keys
+
+GOOD = [
+    "relational.default.users:1",
+    "users:alice",
+    "graph.ns.edges:a b c",
+    "relational.default.users:émile",
+]
+
+
+def test_storage_keys_match_parse_key() -> None:
+    valid, errors = storage_keys(GOOD)
+    assert errors == {}
+    assert valid == [(key, parse_key(key).storage()) for key in GOOD]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("users", "Key must be in format 'table:pk', received 'users'"),
+        ("users:", "Key must be in format 'table:pk', received 'users:'"),
+        ("users:../etc", "invalid entity key: '..' is not allowed in keys"),
+        ("users:a/b", "invalid entity key: '/' is not allowed in keys"),
+        ("users:a%2Eb", "invalid entity key: '%2E' is not allowed in keys"),
+        ("users:a\x07", "invalid entity key: control characters are not allowed"),
+        ("users:" + "x" * 1100, "invalid entity key: expected at most 1024 bytes"),
+    ],
+)
+def test_storage_keys_report_each_bad_key_and_keep_the_rest(
+    bad: str, message: str
+) -> None:
+    valid, errors = storage_keys([GOOD[0], bad, GOOD[1]])
+    assert [key for key, _ in valid] == [GOOD[0], GOOD[1]]
+    assert list(errors) == [bad]
+    assert errors[bad].startswith(message)
+    with pytest.raises(BadRequest) as caught:
+        parse_key(bad)
+    assert caught.value.message == errors[bad]
+
+
+def test_joining_keys_cannot_hide_or_invent_a_problem() -> None:
+    # Neighbours ending and starting with "." must not read as "..".
+    valid, errors = storage_keys(["users:a.", "users:.b", "users:%", "users:2e"])
+    assert errors == {}
+    assert len(valid) == 4
+
+
+def test_long_but_valid_keys_take_the_careful_path() -> None:
+    key = "users:" + "é" * 300
+    valid, errors = storage_keys([key])
+    assert errors == {} and valid == [(key, parse_key(key).storage())]
