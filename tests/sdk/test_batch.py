@@ -105,6 +105,54 @@ def test_failed_shard_marks_each_key() -> None:
     assert sorted([*result.found, *result.errors]) == list("12345")
 
 
+def _answer_batch_get(cluster: FakeCluster, payload: dict[str, object]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path == "/batch/get":
+            return httpx.Response(200, json=payload)
+        return None
+
+    cluster.override = handler
+
+
+def test_positional_answer_pairs_documents_with_uuids() -> None:
+    cluster = FakeCluster(1)
+    _answer_batch_get(
+        cluster,
+        {
+            "documents": [{"n": 1}, None, None, {"n": 4}, None],
+            "missing": [1],
+            "errors": [{"position": 2, "message": "bad key"}],
+        },
+    )
+    result = cluster.client().batch_get("relational", "users", list("abcde"))
+    assert result == BatchGetResult(
+        found={"a": {"n": 1}, "d": {"n": 4}},
+        missing=["b"],
+        errors={"c": "bad key", "e": "shard 's0' reported no outcome for this key"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"documents": [None]}, "expected 2 documents from shard 's0', received 1"),
+        (
+            {"documents": [None, None], "missing": [7]},
+            "expected positions of the request in the answer of shard 's0', "
+            "received IndexError",
+        ),
+    ],
+)
+def test_malformed_positional_answer_fails_the_chunk(
+    payload: dict[str, object], reason: str
+) -> None:
+    cluster = FakeCluster(1)
+    _answer_batch_get(cluster, payload)
+    result = cluster.client().batch_get("relational", "users", ["a", "b"])
+    assert list(result.errors) == ["a", "b"]
+    assert all(reason in message for message in result.errors.values())
+
+
 def test_missing_outcome_is_reported_not_dropped() -> None:
     cluster = FakeCluster(1)
 

@@ -82,6 +82,30 @@ def test_batch_get_reports_every_key(http: httpx.Client) -> None:
     }
 
 
+def test_batch_get_documents_by_position(http: httpx.Client) -> None:
+    first, second, absent = _key(), _key(), _key()
+    http.put(f"/entities/{first}", json={"blob": '{"i": 1}'})
+    http.put(f"/entities/{second}", json={"blob": '{"t": "text"}'})
+    keys = [first, "bad", absent, second, first]
+
+    body = {"keys": keys, "documents": True, "positional": True}
+    response = http.post("/batch/get", json=body)
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "documents": [{"i": 1}, None, None, {"t": "text"}, {"i": 1}],
+        "missing": [2],
+        "errors": [
+            {
+                "position": 1,
+                "message": "Key must be in format 'table:pk', received 'bad'",
+            }
+        ],
+    }
+    as_text = http.post("/batch/get", json={"keys": keys[:1], "positional": True})
+    assert as_text.json()["documents"] == ['{"i": 1}']
+
+
 def test_batch_put_keeps_good_items_and_reports_bad_ones(http: httpx.Client) -> None:
     good = _key()
     items = [

@@ -14,9 +14,9 @@ GOOD = [
 
 
 def test_storage_keys_match_parse_key() -> None:
-    valid, errors = storage_keys(GOOD)
+    stored, errors = storage_keys(GOOD)
     assert errors == {}
-    assert valid == [(key, parse_key(key).storage()) for key in GOOD]
+    assert stored == [parse_key(key).storage() for key in GOOD]
 
 
 @pytest.mark.parametrize(
@@ -34,23 +34,23 @@ def test_storage_keys_match_parse_key() -> None:
 def test_storage_keys_report_each_bad_key_and_keep_the_rest(
     bad: str, message: str
 ) -> None:
-    valid, errors = storage_keys([GOOD[0], bad, GOOD[1]])
-    assert [key for key, _ in valid] == [GOOD[0], GOOD[1]]
-    assert list(errors) == [bad]
-    assert errors[bad].startswith(message)
+    stored, errors = storage_keys([GOOD[0], bad, GOOD[1]])
+    assert stored == [parse_key(GOOD[0]).storage(), parse_key(GOOD[1]).storage()]
+    assert list(errors) == [1]
+    assert errors[1].startswith(message)
     with pytest.raises(BadRequest) as caught:
         parse_key(bad)
-    assert caught.value.message == errors[bad]
+    assert caught.value.message == errors[1]
 
 
 def test_joining_keys_cannot_hide_or_invent_a_problem() -> None:
     # Neighbours ending and starting with "." must not read as "..".
-    valid, errors = storage_keys(["users:a.", "users:.b", "users:%", "users:2e"])
+    stored, errors = storage_keys(["users:a.", "users:.b", "users:%", "users:2e"])
     assert errors == {}
-    assert len(valid) == 4
+    assert len(stored) == 4
 
 
 def test_long_but_valid_keys_take_the_careful_path() -> None:
     key = "users:" + "é" * 300
-    valid, errors = storage_keys([key])
-    assert errors == {} and valid == [(key, parse_key(key).storage())]
+    stored, errors = storage_keys([key])
+    assert errors == {} and stored == [parse_key(key).storage()]

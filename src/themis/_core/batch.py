@@ -131,6 +131,8 @@ class Outcomes:
     done: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)
+    #: Whether every key of the chunk is known to have exactly one outcome.
+    checked: bool = False
 
     def merge(self, other: Outcomes) -> None:
         """Adds another chunk's outcomes."""
@@ -280,6 +282,8 @@ def _run(
 
 
 def _complete(chunk: Chunk, outcomes: Outcomes) -> Outcomes:
+    if outcomes.checked:
+        return outcomes
     # A uuid the shard left out of its answer is a failure, never silently dropped.
     absent = set(chunk.uuids).difference(
         outcomes.found, outcomes.done, outcomes.missing, outcomes.failed
@@ -340,23 +344,63 @@ def _get_chunk(
     topology: Topology, keys: BatchKeys, chunk: Chunk, routes: BatchRoutes
 ) -> Operation[Outcomes]:
     # With "documents" the node splices each stored text in as a JSON value, so the
-    # reply's values are the documents themselves.
-    body = {"keys": keys.wire_keys(chunk.uuids), "documents": True}
+    # reply's values are the documents themselves; "positional" lists them in
+    # request order, so no key is sent back.
+    body = {"keys": keys.wire_keys(chunk.uuids), "documents": True, "positional": True}
     reply = yield from _try_batch(topology, chunk, routes, "/batch/get", body)
     if reply is None:
         return (yield from _each(keys, chunk, _get_one))
     payload = reply.object()
+    if isinstance(payload.get("documents"), list):
+        return _positional_outcomes(payload, chunk)
     uuid_of = keys.uuid_of()
     outcomes = _failed_outcomes(payload, "errors", uuid_of)
     outcomes.missing.update(map(uuid_of, _list(payload, "missing")))
     found = payload.get("found") or {}
-    if list(found) == body["keys"]:
-        # The node answers in request order; when it found every key, the uuids
-        # pair with its documents as they stand.
-        outcomes.found = dict(zip(chunk.uuids, found.values(), strict=True))
-    else:
-        outcomes.found = {uuid_of(key): doc for key, doc in found.items()}
+    outcomes.found = {uuid_of(key): doc for key, doc in found.items()}
     return outcomes
+
+
+def _positional_outcomes(payload: dict[str, Any], chunk: Chunk) -> Outcomes:
+    """Reads ``{"documents": [doc | null], "missing": [i], "errors": [...]}``.
+
+    Raises:
+        ThemisError: The answer does not have one entry per requested key.
+    """
+    documents: list[Any] = payload["documents"]
+    uuids = chunk.uuids
+    if len(documents) != len(uuids):
+        raise ThemisError(
+            f"expected {len(uuids)} documents from shard {chunk.shard_id!r}, "
+            f"received {len(documents)}"
+        )
+    outcomes = Outcomes(found=dict(zip(uuids, documents, strict=True)), checked=True)
+    try:
+        for position in payload.get("missing") or ():
+            outcomes.missing.add(uuids[position])
+        for error in payload.get("errors") or ():
+            outcomes.failed[uuids[error["position"]]] = str(error["message"])
+    except (IndexError, KeyError, TypeError) as exc:
+        raise ThemisError(
+            f"expected positions of the request in the answer of shard "
+            f"{chunk.shard_id!r}, received {exc!r}"
+        ) from None
+    if outcomes.missing or outcomes.failed or None in outcomes.found.values():
+        _settle(outcomes, chunk)
+    return outcomes
+
+
+def _settle(outcomes: Outcomes, chunk: Chunk) -> None:
+    # Entries without a document are missing or failed; one the shard named neither
+    # way is a failure rather than a silent gap.
+    for uuid in chunk.uuids:
+        if outcomes.found.get(uuid, False) is not None:
+            continue
+        del outcomes.found[uuid]
+        if uuid not in outcomes.missing and uuid not in outcomes.failed:
+            outcomes.failed[uuid] = (
+                f"shard {chunk.shard_id!r} reported no outcome for this key"
+            )
 
 
 def _put_chunk(

@@ -68,20 +68,45 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
 
 async def batch_get(request: Request) -> Response:
     body = await read_object(request)
-    valid, errors = storage_keys(_key_list(body))
+    keys = _key_list(body)
+    stored, invalid = storage_keys(keys)
+    with _reader(request) as view:
+        blobs = view.get_many("docs", stored)
+    if invalid:
+        found = iter(blobs)
+        blobs = [None if i in invalid else next(found) for i in range(len(keys))]
     # With "documents", stored texts are spliced in as JSON values: nothing is
     # escaped here or decoded twice by the client.
-    as_documents = body.get("documents") is True
-    with _reader(request) as view:
-        blobs = view.get_many("docs", [stored for _, stored in valid])
+    values: list[orjson.Fragment | str | None]
+    if body.get("documents") is True:
+        values = [None if blob is None else orjson.Fragment(blob) for blob in blobs]
+    else:
+        values = [None if blob is None else blob.decode() for blob in blobs]
+    if body.get("positional") is True:
+        return json_response(_by_position(values, invalid))
+    return json_response(_by_key(keys, values, invalid))
+
+
+def _by_position(values: list[Any], invalid: dict[int, str]) -> dict[str, Any]:
+    missing = [
+        i for i, value in enumerate(values) if value is None and i not in invalid
+    ]
+    errors = [{"position": i, "message": message} for i, message in invalid.items()]
+    return {"documents": values, "missing": missing, "errors": errors}
+
+
+def _by_key(
+    keys: list[str], values: list[Any], invalid: dict[int, str]
+) -> dict[str, Any]:
     found: dict[str, Any] = {}
     missing: list[str] = []
-    for (raw, _), blob in zip(valid, blobs, strict=True):
-        if blob is None:
-            missing.append(raw)
-        else:
-            found[raw] = orjson.Fragment(blob) if as_documents else blob.decode()
-    return json_response({"found": found, "missing": missing, "errors": errors})
+    for position, (key, value) in enumerate(zip(keys, values, strict=True)):
+        if value is not None:
+            found[key] = value
+        elif position not in invalid:
+            missing.append(key)
+    errors = {keys[i]: message for i, message in invalid.items()}
+    return {"found": found, "missing": missing, "errors": errors}
 
 
 async def batch_put(request: Request) -> Response:

@@ -58,12 +58,12 @@ def parse_key(key: str) -> DocKey:
     return _from_parts(table, pk)
 
 
-def storage_keys(keys: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+def storage_keys(keys: Sequence[str]) -> tuple[list[bytes], dict[int, str]]:
     """Validate many wire keys at once and return their storage forms.
 
     Returns:
-        The valid keys with their storage form, in order, and the error message of
-        each invalid key.
+        The storage form of each valid key, in order, and the error message of each
+        invalid key by its position in ``keys``.
     """
     # Joined by a space, which no check looks for, typical keys pass the segment
     # checks in a few C-speed passes; otherwise each key is checked on its own.
@@ -71,21 +71,21 @@ def storage_keys(keys: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str
         max(map(len, keys)) <= MAX_KEY_BYTES // 4 and _plain(" ".join(keys))
     )
     affixes: dict[str, tuple[str, str]] = {}
-    valid: list[tuple[str, bytes]] = []
-    errors: dict[str, str] = {}
-    for key in keys:
+    stored: list[bytes] = []
+    errors: dict[int, str] = {}
+    for position, key in enumerate(keys):
         table, sep, pk = key.partition(":")
         if not (checked and sep and table and pk):
             try:
                 table, pk = _split(key)
             except BadRequest as exc:
-                errors[key] = exc.message
+                errors[position] = exc.message
                 continue
         around = affixes.get(table)
         if around is None:
             around = affixes[table] = _storage_affixes(table)
-        valid.append((key, (around[0] + pk + around[1]).encode()))
-    return valid, errors
+        stored.append((around[0] + pk + around[1]).encode())
+    return stored, errors
 
 
 def _split(key: str) -> tuple[str, str]:
