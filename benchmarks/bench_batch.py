@@ -1,8 +1,10 @@
 """Batch get/put of 10,000 keys on a local 3-shard cluster, and single-get latency.
 
 Compares, in one run: the SDK's batch calls (one request per shard chunk, shards in
-parallel) against one request per key on 4 threads (the upstream SDK's approach)
-and against reading the same keys in-process straight from LMDB.
+parallel) against one request per key on 4 threads (the upstream SDK's approach),
+against the bare transport (pre-built bodies posted with httpx on one thread per
+shard and decoded with orjson, which no client can beat), and against reading the
+same keys in-process straight from LMDB.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import orjson
 
 from benchmarks._common import best_of, percentiles, report
-from themis import ThemisClient, _json
+from themis import ThemisClient, _json, _routing
 from themis.server.keys import parse_key
 from themis.server.launcher import LocalCluster
 from themis.server.storage import Storage
@@ -35,6 +38,7 @@ def main() -> None:
     ):
         with ThemisClient(endpoints=cluster.urls) as client:
             _batches(client, docs)
+            _bare_transport(cluster, list(docs))
             _per_key(client, docs)
             _single_get_latency(client, cluster.urls[0])
         cluster.stop()
@@ -43,13 +47,45 @@ def main() -> None:
 
 def _batches(client: ThemisClient, docs: dict[str, dict[str, object]]) -> None:
     put = best_of(3, lambda: client.batch_put("relational", "bench", docs))
-    get = best_of(3, lambda: client.batch_get("relational", "bench", list(docs)))
+    get = best_of(5, lambda: client.batch_get("relational", "bench", list(docs)))
     result = client.batch_get("relational", "bench", list(docs))
     assert len(result.found) == KEYS, "batch_get lost keys"
     _RESULTS["batch_put"] = put
     _RESULTS["batch_get"] = get
     report("themis batch_put 10k keys", KEYS / put, "keys/s")
     report("themis batch_get 10k keys", KEYS / get, "keys/s")
+
+
+def _bare_transport(cluster: LocalCluster, uuids: list[str]) -> None:
+    shards = {str(node.shard_id): node.url for node in cluster.nodes}
+    router = _routing.Router(shards)
+    groups = router.group(uuids, "urn:themis:relational:default:bench:")
+    bodies = [
+        (
+            shards[shard_id],
+            orjson.dumps(
+                {
+                    "keys": [f"relational.default.bench:{uuid}" for uuid in group],
+                    "documents": True,
+                    "positional": True,
+                }
+            ),
+        )
+        for shard_id, group in zip(router.shard_ids, groups, strict=True)
+    ]
+    with httpx.Client() as http, ThreadPoolExecutor(len(bodies)) as pool:
+
+        def fetch(target: tuple[str, bytes]) -> int:
+            url, body = target
+            answer = http.post(f"{url}/batch/get", content=body)
+            return len(orjson.loads(answer.content)["documents"])
+
+        def run() -> None:
+            assert sum(pool.map(fetch, bodies)) == KEYS, "bare transport lost keys"
+
+        bare = best_of(5, run)
+    report("bare transport floor (httpx + orjson)", KEYS / bare, "keys/s")
+    report("ratio batch_get / bare transport", bare / _RESULTS["batch_get"], "x")
 
 
 def _per_key(client: ThemisClient, docs: dict[str, dict[str, object]]) -> None:

@@ -75,8 +75,8 @@ class Router:
             return self.shard_ids[0]
         return self.shard_ids[self._slots[slot(key)]]
 
-    def group(self, keys: Sequence[str], prefix: str = "") -> list[list[int]]:
-        """Returns, for each shard in :attr:`shard_ids` order, the positions it owns.
+    def group(self, keys: Sequence[str], prefix: str = "") -> list[list[str]]:
+        """Returns, for each shard in :attr:`shard_ids` order, the keys it owns.
 
         Args:
             keys: The keys, each routed as ``prefix + key``.
@@ -84,14 +84,14 @@ class Router:
         """
         table = self._slots
         if table is None:
-            return [list(range(len(keys)))]
-        groups: list[list[int]] = [[] for _ in self.shard_ids]
+            return [list(keys)]
+        groups: list[list[str]] = [[] for _ in self.shard_ids]
         appends = [group.append for group in groups]
         # CRC-32 continues from the prefix's value: crc32(b, crc32(a)) == crc32(a + b).
         start = zlib.crc32(prefix.encode())
         crc32 = zlib.crc32
-        for position, key in enumerate(keys):
-            appends[table[crc32(key.encode(), start) & _SLOT_MASK]](position)
+        for key in keys:
+            appends[table[crc32(key.encode(), start) & _SLOT_MASK]](key)
         return groups
 
 

@@ -54,3 +54,36 @@ def test_long_but_valid_keys_take_the_careful_path() -> None:
     key = "users:" + "é" * 300
     stored, errors = storage_keys([key])
     assert errors == {} and stored == [parse_key(key).storage()]
+
+
+def test_keys_with_colons_and_spaces_match_parse_key() -> None:
+    keys = [f"relational.default.users:{i}" for i in range(50)] + [
+        "relational.default.users:relational.default.users:x",
+        "relational.default.users:a:b",
+        "relational.default.users: spaced ",
+    ]
+    stored, errors = storage_keys(keys)
+    assert errors == {}
+    assert stored == [parse_key(key).storage() for key in keys]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["users:1", "people:2"],
+        ["users:1", "users:"],
+        ["users:1", "usersX:2"],
+        ["users:1", "users"],
+        [":1", ":2"],
+    ],
+)
+def test_mixed_or_malformed_batches_take_the_per_key_path(keys: list[str]) -> None:
+    stored, errors = storage_keys(keys)
+    expected_errors: dict[int, str] = {}
+    expected: list[bytes] = []
+    for position, key in enumerate(keys):
+        try:
+            expected.append(parse_key(key).storage())
+        except BadRequest as exc:
+            expected_errors[position] = exc.message
+    assert (stored, errors) == (expected, expected_errors)

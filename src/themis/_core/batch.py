@@ -36,6 +36,7 @@ __all__ = [
     "BatchKeys",
     "BatchLimits",
     "BatchRoutes",
+    "BodySize",
     "Chunk",
     "batch_delete",
     "batch_get",
@@ -146,54 +147,69 @@ class Outcomes:
         self.failed.update(dict.fromkeys(uuids, reason))
 
 
+@dataclass(frozen=True)
+class BodySize:
+    """How many request body bytes each uuid of a batch takes.
+
+    Attributes:
+        overhead: Bytes every key takes besides its uuid (table, quotes, fields).
+        extra: Further bytes per uuid, such as its document's text.
+    """
+
+    overhead: int
+    extra: Mapping[str, int] | None = None
+
+    def of(self, uuid: str) -> int:
+        """The bytes one uuid takes."""
+        extra = self.extra[uuid] if self.extra is not None else 0
+        return len(uuid) + self.overhead + extra
+
+    def bound(self, uuids: Sequence[str]) -> int:
+        """An upper bound of the bytes all ``uuids`` take together."""
+        if self.extra is None:
+            return len(uuids) * (max(map(len, uuids)) + self.overhead)
+        return sum(map(self.of, uuids))
+
+
 def plan(
-    topology: Topology, keys: BatchKeys, sizes: Sequence[int], limits: BatchLimits
+    topology: Topology, keys: BatchKeys, size: BodySize, limits: BatchLimits
 ) -> list[Chunk]:
     """Groups uuids by owning shard and cuts each group into chunks.
 
     Args:
         topology: The topology to route by.
         keys: The batch's keys.
-        sizes: Encoded size in bytes of each uuid's part of the request body, in the
-            order of ``keys.uuids``.
+        size: The body bytes each uuid takes.
         limits: The per-request limits.
     """
     router = topology.router
     groups = router.group(keys.uuids, keys.route_prefix)
     chunks: list[Chunk] = []
-    for shard_id, positions in zip(router.shard_ids, groups, strict=True):
-        chunks.extend(_cut(shard_id, positions, keys.uuids, sizes, limits))
+    for shard_id, group in zip(router.shard_ids, groups, strict=True):
+        chunks.extend(_cut(shard_id, group, size, limits))
     return chunks
 
 
 def _cut(
-    shard_id: str,
-    positions: list[int],
-    uuids: Sequence[str],
-    sizes: Sequence[int],
-    limits: BatchLimits,
+    shard_id: str, uuids: list[str], size: BodySize, limits: BatchLimits
 ) -> list[Chunk]:
-    if not positions:
+    if not uuids:
         return []
-    fits = len(positions) <= limits.max_keys
-    if (
-        fits
-        and len(positions) * max(map(sizes.__getitem__, positions)) <= limits.max_bytes
-    ):
+    if len(uuids) <= limits.max_keys and size.bound(uuids) <= limits.max_bytes:
         # The usual case: one request holds the whole group.
-        return [Chunk(shard_id, tuple(map(uuids.__getitem__, positions)))]
+        return [Chunk(shard_id, tuple(uuids))]
     chunks: list[Chunk] = []
     current: list[str] = []
     used = 0
-    for position in positions:
-        size = sizes[position]
+    for uuid in uuids:
+        taken = size.of(uuid)
         if current and (
-            len(current) >= limits.max_keys or used + size > limits.max_bytes
+            len(current) >= limits.max_keys or used + taken > limits.max_bytes
         ):
             chunks.append(Chunk(shard_id, tuple(current)))
             current, used = [], 0
-        current.append(uuids[position])
-        used += size
+        current.append(uuid)
+        used += taken
     if current:
         chunks.append(Chunk(shard_id, tuple(current)))
     return chunks
@@ -203,25 +219,26 @@ def batch_get(
     keys: BatchKeys, routes: BatchRoutes, limits: BatchLimits
 ) -> Operation[BatchGetResult]:
     """Reads many entities."""
-    outcomes = yield from _run(
+    # Seeding the documents with every uuid keeps them in request order as the
+    # shards' answers fill them in; the uuids without one are taken out after.
+    outcomes = Outcomes(found=dict.fromkeys(keys.uuids))
+    yield from _run(
         keys,
-        _key_sizes(keys),
+        BodySize(len(keys.table) + 4),
         limits,
         lambda topology, chunk: _get_chunk(topology, keys, chunk, routes),
+        outcomes,
     )
     found = outcomes.found
-    if len(found) == len(keys.uuids):
-        # Everything was found: only the order is left to restore.
-        return BatchGetResult(found={uuid: found[uuid] for uuid in keys.uuids})
-    result = BatchGetResult()
-    for uuid in keys.uuids:
-        if uuid in found:
-            result.found[uuid] = found[uuid]
-        elif uuid in outcomes.missing:
-            result.missing.append(uuid)
-        else:
-            result.errors[uuid] = outcomes.failed[uuid]
-    return result
+    for uuid in (*outcomes.missing, *outcomes.failed):
+        found.pop(uuid, None)
+    if len(outcomes.missing) < 2 and len(outcomes.failed) < 2:
+        missing = list(outcomes.missing)
+        errors = outcomes.failed
+    else:
+        missing = [uuid for uuid in keys.uuids if uuid in outcomes.missing]
+        errors = {u: outcomes.failed[u] for u in keys.uuids if u in outcomes.failed}
+    return BatchGetResult(found=found, missing=missing, errors=errors)
 
 
 def batch_put(
@@ -232,13 +249,13 @@ def batch_put(
 ) -> Operation[BatchWriteResult]:
     """Writes many entities; ``texts`` holds each uuid's document as JSON text."""
     # Documents travel as JSON objects, so their encoded size is the text's size.
-    overhead = len(keys.table) + 20
-    sizes = [len(uuid) + len(texts[uuid]) + overhead for uuid in keys.uuids]
+    size = BodySize(len(keys.table) + 20, {u: len(t) for u, t in texts.items()})
     outcomes = yield from _run(
         keys,
-        sizes,
+        size,
         limits,
         lambda topology, chunk: _put_chunk(topology, keys, chunk, routes, texts),
+        Outcomes(),
     )
     return _write_result(keys, outcomes)
 
@@ -249,28 +266,28 @@ def batch_delete(
     """Deletes many entities."""
     outcomes = yield from _run(
         keys,
-        _key_sizes(keys),
+        BodySize(len(keys.table) + 4),
         limits,
         lambda topology, chunk: _delete_chunk(topology, keys, chunk, routes),
+        Outcomes(),
     )
     return _write_result(keys, outcomes)
-
-
-def _key_sizes(keys: BatchKeys) -> list[int]:
-    overhead = len(keys.table) + 4
-    return [len(uuid) + overhead for uuid in keys.uuids]
 
 
 ChunkOp = Callable[[Topology, Chunk], Operation[Outcomes]]
 
 
 def _run(
-    keys: BatchKeys, sizes: Sequence[int], limits: BatchLimits, chunk_op: ChunkOp
+    keys: BatchKeys,
+    size: BodySize,
+    limits: BatchLimits,
+    chunk_op: ChunkOp,
+    merged: Outcomes,
 ) -> Operation[Outcomes]:
+    """Runs every chunk and merges their outcomes into ``merged``."""
     topology: Topology = yield LOAD_TOPOLOGY
-    chunks = plan(topology, keys, sizes, limits)
+    chunks = plan(topology, keys, size, limits)
     results: list[Outcome] = yield Parallel([chunk_op(topology, c) for c in chunks])
-    merged = Outcomes()
     for chunk, outcome in zip(chunks, results, strict=True):
         if outcome.error is None:
             merged.merge(_complete(chunk, outcome.value))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.requests import Request
@@ -77,11 +77,14 @@ async def batch_get(request: Request) -> Response:
         blobs = [None if i in invalid else next(found) for i in range(len(keys))]
     # With "documents", stored texts are spliced in as JSON values: nothing is
     # escaped here or decoded twice by the client.
-    values: list[orjson.Fragment | str | None]
-    if body.get("documents") is True:
-        values = [None if blob is None else orjson.Fragment(blob) for blob in blobs]
+    wrap: Callable[[bytes], Any] = (
+        orjson.Fragment if body.get("documents") is True else bytes.decode
+    )
+    values: list[Any]
+    if None in blobs:
+        values = [None if blob is None else wrap(blob) for blob in blobs]
     else:
-        values = [None if blob is None else blob.decode() for blob in blobs]
+        values = list(map(wrap, cast(list[bytes], blobs)))
     if body.get("positional") is True:
         return json_response(_by_position(values, invalid))
     return json_response(_by_key(keys, values, invalid))
