@@ -1,24 +1,22 @@
-"""Batch planning: group keys by shard, chunk them, merge per-key outcomes.
+"""Batch operations: one request per shard chunk, per-key outcomes merged.
 
-Each shard chunk is one ``POST /batch/get|put|delete``. A node without those routes
-(404 ``Endpoint not found`` or 405) is remembered, and its chunks fall back to one
-request per key. Every key ends up in exactly one outcome; none is dropped.
-
-A batch covers one table, so keys travel as uuids and become wire keys only in the
-request body; the per-key work stays a few string operations.
+Each chunk (see :mod:`batch_plan`) is one ``POST /batch/get|put|delete``. A node
+without those routes (404 ``Endpoint not found`` or 405) is remembered, and its chunks
+fall back to one request per key. Every key ends up in exactly one outcome; none is
+dropped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from themis import _keys
 from themis._core import protocol
+from themis._core.batch_plan import BatchKeys, BatchLimits, BodySize, Chunk, plan
 from themis._core.effects import (
     FAILURES,
     LOAD_TOPOLOGY,
@@ -33,28 +31,16 @@ from themis.errors import ThemisError
 from themis.results import BatchGetResult, BatchWriteResult
 
 __all__ = [
-    "BatchKeys",
-    "BatchLimits",
     "BatchRoutes",
-    "BodySize",
-    "Chunk",
+    "Outcomes",
     "batch_delete",
     "batch_get",
     "batch_put",
-    "plan",
 ]
 
 logger = logging.getLogger(__name__)
 
 _MISSING_ROUTE = frozenset({404, 405})
-
-
-@dataclass(frozen=True)
-class BatchLimits:
-    """The most keys and body bytes one batch request may carry."""
-
-    max_keys: int = 5000
-    max_bytes: int = 4 * 1024 * 1024
 
 
 class BatchRoutes:
@@ -71,57 +57,6 @@ class BatchRoutes:
         """Records that ``endpoint`` answered a batch route with 404 or 405."""
         logger.info("%s has no batch routes; using one request per key", endpoint)
         self._unsupported.add(endpoint)
-
-
-@dataclass(frozen=True)
-class BatchKeys:
-    """The entities of one batch: distinct uuids of one table.
-
-    Attributes:
-        table: ``model.namespace.collection``, or any other table name.
-        uuids: The uuids in request order, without repeats.
-    """
-
-    table: str
-    uuids: tuple[str, ...]
-
-    @classmethod
-    def of(
-        cls, model: str, namespace: str, collection: str, uuids: Iterable[str]
-    ) -> BatchKeys:
-        """Validates every part and drops repeated uuids."""
-        table = _keys.table(model, namespace, collection)
-        distinct = tuple(dict.fromkeys(uuids))
-        _keys.check_uuids(distinct)
-        return cls(table, distinct)
-
-    @property
-    def route_prefix(self) -> str:
-        """What precedes a uuid in its routing key: the URN's head, or the table."""
-        head = _keys.urn_from_wire_key(self.table + ":_")
-        return self.table + ":" if head is None else head[:-1]
-
-    def wire(self, uuid: str) -> str:
-        """The wire key of one uuid."""
-        return f"{self.table}:{uuid}"
-
-    def wire_keys(self, uuids: Iterable[str]) -> list[str]:
-        """The wire keys of many uuids."""
-        prefix = self.table + ":"
-        return [prefix + uuid for uuid in uuids]
-
-    def uuid_of(self) -> Callable[[str], str]:
-        """Returns the function from a wire key of this table back to its uuid."""
-        start = len(self.table) + 1
-        return lambda key: key[start:]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """The uuids of one batch request to one shard."""
-
-    shard_id: str
-    uuids: tuple[str, ...]
 
 
 @dataclass
@@ -145,74 +80,6 @@ class Outcomes:
     def fail(self, uuids: Iterable[str], reason: str) -> None:
         """Marks every uuid as failed for the same reason."""
         self.failed.update(dict.fromkeys(uuids, reason))
-
-
-@dataclass(frozen=True)
-class BodySize:
-    """How many request body bytes each uuid of a batch takes.
-
-    Attributes:
-        overhead: Bytes every key takes besides its uuid (table, quotes, fields).
-        extra: Further bytes per uuid, such as its document's text.
-    """
-
-    overhead: int
-    extra: Mapping[str, int] | None = None
-
-    def of(self, uuid: str) -> int:
-        """The bytes one uuid takes."""
-        extra = self.extra[uuid] if self.extra is not None else 0
-        return len(uuid) + self.overhead + extra
-
-    def bound(self, uuids: Sequence[str]) -> int:
-        """An upper bound of the bytes all ``uuids`` take together."""
-        if self.extra is None:
-            return len(uuids) * (max(map(len, uuids)) + self.overhead)
-        return sum(map(self.of, uuids))
-
-
-def plan(
-    topology: Topology, keys: BatchKeys, size: BodySize, limits: BatchLimits
-) -> list[Chunk]:
-    """Groups uuids by owning shard and cuts each group into chunks.
-
-    Args:
-        topology: The topology to route by.
-        keys: The batch's keys.
-        size: The body bytes each uuid takes.
-        limits: The per-request limits.
-    """
-    router = topology.router
-    groups = router.group(keys.uuids, keys.route_prefix)
-    chunks: list[Chunk] = []
-    for shard_id, group in zip(router.shard_ids, groups, strict=True):
-        chunks.extend(_cut(shard_id, group, size, limits))
-    return chunks
-
-
-def _cut(
-    shard_id: str, uuids: list[str], size: BodySize, limits: BatchLimits
-) -> list[Chunk]:
-    if not uuids:
-        return []
-    if len(uuids) <= limits.max_keys and size.bound(uuids) <= limits.max_bytes:
-        # The usual case: one request holds the whole group.
-        return [Chunk(shard_id, tuple(uuids))]
-    chunks: list[Chunk] = []
-    current: list[str] = []
-    used = 0
-    for uuid in uuids:
-        taken = size.of(uuid)
-        if current and (
-            len(current) >= limits.max_keys or used + taken > limits.max_bytes
-        ):
-            chunks.append(Chunk(shard_id, tuple(current)))
-            current, used = [], 0
-        current.append(uuid)
-        used += taken
-    if current:
-        chunks.append(Chunk(shard_id, tuple(current)))
-    return chunks
 
 
 def batch_get(

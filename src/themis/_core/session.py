@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from themis import _keys
-from themis._core import batch, protocol, query, traversal, vectors
+from themis._core import batch, batch_plan, protocol, query, traversal, vectors
 from themis._core.effects import LOAD_TOPOLOGY, Call, Operation, Reply
 from themis._core.metadata import MetadataSource, fetch_topology
 from themis._core.retry import RetryPolicy
@@ -52,7 +52,7 @@ class Session:
         self.topology = TopologyState(self.bootstrap, topology_ttl)
         self.retry = retry
         self.batch_routes = batch.BatchRoutes()
-        self.batch_limits = batch.BatchLimits()
+        self.batch_limits = batch_plan.BatchLimits()
 
     def url(self, call: Call, topology: Topology | None) -> str:
         """Resolves where a call goes under the given topology."""
@@ -83,14 +83,14 @@ class Session:
         self, model: str, collection: str, uuids: Iterable[str]
     ) -> Operation[BatchGetResult]:
         """Reads many entities of one collection."""
-        keys = batch.BatchKeys.of(model, self.namespace, collection, uuids)
+        keys = batch_plan.BatchKeys.of(model, self.namespace, collection, uuids)
         return batch.batch_get(keys, self.batch_routes, self.batch_limits)
 
     def batch_put(
         self, model: str, collection: str, docs: Mapping[str, Mapping[str, Any]]
     ) -> Operation[BatchWriteResult]:
         """Writes many entities of one collection."""
-        keys = batch.BatchKeys.of(model, self.namespace, collection, docs)
+        keys = batch_plan.BatchKeys.of(model, self.namespace, collection, docs)
         texts = {uuid: protocol.encode_blob(docs[uuid]) for uuid in keys.uuids}
         return batch.batch_put(keys, texts, self.batch_routes, self.batch_limits)
 
@@ -98,7 +98,7 @@ class Session:
         self, model: str, collection: str, uuids: Iterable[str]
     ) -> Operation[BatchWriteResult]:
         """Deletes many entities of one collection."""
-        keys = batch.BatchKeys.of(model, self.namespace, collection, uuids)
+        keys = batch_plan.BatchKeys.of(model, self.namespace, collection, uuids)
         return batch.batch_delete(keys, self.batch_routes, self.batch_limits)
 
     def query(
@@ -184,7 +184,7 @@ class Session:
             tables.setdefault(table, []).append(pk)
         found: dict[str, Any] = {}
         for table, pks in tables.items():
-            keys = batch.BatchKeys(table, tuple(dict.fromkeys(pks)))
+            keys = batch_plan.BatchKeys(table, tuple(dict.fromkeys(pks)))
             result = yield from batch.batch_get(
                 keys, self.batch_routes, self.batch_limits
             )
