@@ -92,7 +92,7 @@ def open_node(config: NodeConfig) -> NodeState:
     if config.tokens_file is not None:
         node.tokens = TokenStore.load(config.tokens_file)
     install_graph(node)
-    install_vectors(node)
+    install_vectors(node, config.data_dir / "vectors")
     return node
 
 
@@ -116,7 +116,22 @@ def serve(config: NodeConfig, *, ready: Callable[[], None] | None = None) -> Non
             follower.stop()
         node.cursors.close_all()
         node.transactions.close_all()
-        node.storage.close()
+        _close_storage(node)
+
+
+def _close_storage(node: NodeState) -> None:
+    # With writes stopped the vector indexes match the storage's last version, so
+    # they are saved for the next start, which then need not rebuild them.
+    node.storage.stop_writes()
+    catalog = node.extensions.get("vectors")
+    if catalog is not None:
+        try:
+            saved = catalog.save()
+        except OSError as exc:
+            logger.warning("could not save the vector indexes: %s", exc)
+        else:
+            logger.info("saved %d vector indexes for the next start", saved)
+    node.storage.close()
 
 
 async def _serve(

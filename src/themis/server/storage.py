@@ -209,6 +209,7 @@ class Storage:
         self._dbs = {name: self._env.open_db(name.encode()) for name in SPACES}
         self._hooks: list[WriteHook] = []
         self._listeners: list[CommitListener] = []
+        self._closed = False
         self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
         self._writer = threading.Thread(
             target=self._write_loop, name="themis-writer", daemon=True
@@ -238,7 +239,12 @@ class Storage:
         """Queue an atomic batch; the future resolves once it is durable.
 
         The result holds, per operation, whether the key existed before it.
+
+        Raises:
+            StorageError: writes were stopped (the node is shutting down).
         """
+        if not self._writer.is_alive():
+            raise StorageError("the storage takes no more writes: it is shutting down")
         batch = _Batch(ops, Future())
         self._queue.put(batch)
         return batch.future
@@ -265,12 +271,22 @@ class Storage:
             "batches_committed": self.batches,
         }
 
+    def version(self) -> int:
+        """The id of the last committed write transaction; every write changes it."""
+        return int(self._env.info()["last_txnid"])
+
+    def stop_writes(self) -> None:
+        """Finish queued writes and stop the writer; reads keep working."""
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join()
+
     def close(self) -> None:
         """Finish queued writes, stop the writer and close the environment."""
-        if not self._writer.is_alive():
+        if self._closed:
             return
-        self._queue.put(None)
-        self._writer.join()
+        self._closed = True
+        self.stop_writes()
         self._env.close()
 
     def _write_loop(self) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "SPEC_PREFIX",
     "Hit",
     "IndexSpec",
+    "IndexState",
     "Matrix",
     "SharedLock",
     "VectorIndex",
@@ -125,6 +126,23 @@ READY_WAIT_SECONDS = 60.0
 """How long a search waits for an index that is still being built."""
 
 
+@dataclass(frozen=True)
+class IndexState:
+    """What a filled index holds, slot by slot: the part worth saving.
+
+    Attributes:
+        data: One vector per slot, as stored (unit length for cosine).
+        keys: The document key of each slot; ``None`` for a removed vector.
+        meta: The filterable fields of each slot's document.
+        hnsw: The serialized HNSW graph over every slot, when the index has one.
+    """
+
+    data: Matrix
+    keys: list[bytes | None]
+    meta: list[dict[str, Any]]
+    hnsw: npt.NDArray[np.uint8] | None
+
+
 class VectorIndex:
     """The vectors of one collection with exact and HNSW search.
 
@@ -149,6 +167,48 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self._slots)
+
+    @classmethod
+    def restore(cls, spec: IndexSpec, state: IndexState) -> VectorIndex:
+        """A ready index holding ``state``.
+
+        Raises:
+            ValueError: the parts of ``state`` do not fit together or ``spec``.
+        """
+        count = len(state.keys)
+        if state.data.shape != (count, spec.dimension) or len(state.meta) != count:
+            raise ValueError(
+                f"expected {count} vectors of dimension {spec.dimension} with their "
+                f"fields, received {state.data.shape} and {len(state.meta)} fields"
+            )
+        hnsw: Any = None
+        if state.hnsw is not None:
+            hnsw = faiss.deserialize_index(state.hnsw)
+        if hnsw is not None and (hnsw.ntotal != count or hnsw.d != spec.dimension):
+            raise ValueError(
+                f"expected an HNSW graph over {count} vectors, received {hnsw.ntotal}"
+            )
+        index = cls(spec)
+        index._data = np.empty((max(1024, count), spec.dimension), dtype=np.float32)
+        index._data[:count] = state.data
+        index._keys = list(state.keys)
+        index._meta = list(state.meta)
+        index._slots = {key: slot for slot, key in enumerate(state.keys) if key}
+        index._hnsw = hnsw
+        if hnsw is not None:
+            hnsw.hnsw.efConstruction = spec.ef_construction
+        index.mark_ready()
+        return index
+
+    def state(self) -> IndexState | None:
+        """A copy of what the index holds; ``None`` while it is still being filled."""
+        if not self.ready:
+            return None
+        with self._lock.reading():
+            count = len(self._keys)
+            hnsw = None if self._hnsw is None else faiss.serialize_index(self._hnsw)
+            data = self._data[:count].copy()
+            return IndexState(data, list(self._keys), list(self._meta), hnsw)
 
     @property
     def uses_hnsw(self) -> bool:

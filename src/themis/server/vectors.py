@@ -13,11 +13,13 @@ import logging
 import secrets
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from themis import _json
 from themis.server.keys import DocKey, collection_prefix, decode_storage_key
 from themis.server.storage import Change, Put, ReadView, Storage
+from themis.server.vector_files import SavedIndexes, save_index
 from themis.server.vector_index import (
     SPEC_PREFIX,
     IndexSpec,
@@ -40,10 +42,17 @@ FILL_CHUNK = 1024
 
 
 class VectorCatalog:
-    """Every vector index of a node, kept in step with committed writes."""
+    """Every vector index of a node, kept in step with committed writes.
 
-    def __init__(self, storage: Storage) -> None:
+    Args:
+        storage: The node's storage.
+        directory: Where indexes are saved at shutdown and reused from at start
+            (see :mod:`themis.server.vector_files`); ``None`` always rebuilds.
+    """
+
+    def __init__(self, storage: Storage, directory: Path | None = None) -> None:
         self.storage = storage
+        self.directory = directory
         self._indexes: dict[tuple[str, str], VectorIndex] = {}
         self._builders: list[threading.Thread] = []
         self.secret = secrets.token_bytes(32)
@@ -54,14 +63,37 @@ class VectorCatalog:
         return self._indexes.get((namespace, collection))
 
     def load(self) -> None:
-        """Build every defined index from the stored documents."""
+        """Reuse every saved index that is still current; build the others."""
         with self.storage.snapshot() as view:
             specs = [
                 IndexSpec(**_json.loads(raw))
                 for _, raw in view.scan("meta", SPEC_PREFIX)
             ]
+        saved = None
+        if self.directory is not None:
+            saved = SavedIndexes(self.directory, self.storage.version())
         for spec in specs:
-            self._build(spec)
+            index = saved.take(spec) if saved is not None else None
+            if index is None:
+                self._build(spec)
+            else:
+                self._indexes[(spec.namespace, spec.collection)] = index
+        if saved is not None:
+            saved.discard()
+
+    def save(self) -> int:
+        """Save every filled index for reuse at the next start; returns how many.
+
+        Call it only once writes have stopped, so that the indexes and the storage
+        version agree.
+        """
+        if self.directory is None:
+            return 0
+        version = self.storage.version()
+        return sum(
+            save_index(self.directory, version, index)
+            for index in self._indexes.values()
+        )
 
     def on_commit(self, changes: Sequence[Change]) -> None:
         """Apply committed document writes to the indexes (a `CommitListener`)."""
@@ -180,9 +212,14 @@ def read_documents(
     return docs
 
 
-def install_vectors(node: NodeState) -> None:
-    """Build the node's vector indexes and keep them following committed writes."""
-    catalog = VectorCatalog(node.storage)
+def install_vectors(node: NodeState, directory: Path | None = None) -> None:
+    """Load the node's vector indexes and keep them following committed writes.
+
+    Args:
+        node: The node.
+        directory: Where indexes are saved and reused (see :class:`VectorCatalog`).
+    """
+    catalog = VectorCatalog(node.storage, directory)
     # Listening first means no write committed while an index fills is missed.
     node.storage.add_listener(catalog.on_commit)
     catalog.load()
