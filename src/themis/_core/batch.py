@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -96,16 +97,16 @@ def batch_get(
         lambda topology, chunk: _get_chunk(topology, keys, chunk, routes),
         outcomes,
     )
-    found = outcomes.found
-    for uuid in (*outcomes.missing, *outcomes.failed):
+    found, missing, failed = outcomes.found, outcomes.missing, outcomes.failed
+    if not missing and not failed:
+        return BatchGetResult(found=found)
+    for uuid in (*missing, *failed):
         found.pop(uuid, None)
-    if len(outcomes.missing) < 2 and len(outcomes.failed) < 2:
-        missing = list(outcomes.missing)
-        errors = outcomes.failed
-    else:
-        missing = [uuid for uuid in keys.uuids if uuid in outcomes.missing]
-        errors = {u: outcomes.failed[u] for u in keys.uuids if u in outcomes.failed}
-    return BatchGetResult(found=found, missing=missing, errors=errors)
+    return BatchGetResult(
+        found=found,
+        missing=[uuid for uuid in keys.uuids if uuid in missing],
+        errors={uuid: failed[uuid] for uuid in keys.uuids if uuid in failed},
+    )
 
 
 def batch_put(
@@ -303,14 +304,13 @@ def _put_chunk(
         topology, chunk, routes, "/batch/put", {"items": items}
     )
     if reply is None:
+        uuid_of = keys.uuid_of()
         return (
-            yield from _each(keys, chunk, lambda key: _put_one(key, texts[_uuid(key)]))
+            yield from _each(
+                keys, chunk, lambda key: _put_one(key, texts[uuid_of(key)])
+            )
         )
     return _write_outcomes(reply.object(), keys)
-
-
-def _uuid(key: str) -> str:
-    return key.partition(":")[2]
 
 
 def _delete_chunk(
@@ -343,36 +343,48 @@ def _list(payload: dict[str, Any], name: str) -> list[str]:
     return [item for item in value if isinstance(item, str)]
 
 
-OneKey = Callable[[str], Operation[Outcomes]]
+class Status(Enum):
+    """The outcome of one key sent on its own."""
+
+    FOUND = "found"
+    DONE = "done"
+    MISSING = "missing"
+    FAILED = "failed"
+
+
+OneKey = Callable[[str], Operation[tuple[Status, Any]]]
 
 
 def _each(keys: BatchKeys, chunk: Chunk, one: OneKey) -> Operation[Outcomes]:
-    outcomes = Outcomes()
+    outcomes = Outcomes(checked=True)
     for uuid in chunk.uuids:
-        key = keys.wire(uuid)
         try:
-            outcomes.merge((yield from one(key)))
+            status, value = yield from one(keys.wire(uuid))
         except FAILURES as exc:
-            outcomes.failed[_uuid(key)] = str(exc)
+            status, value = Status.FAILED, str(exc)
+        if status is Status.FOUND:
+            outcomes.found[uuid] = value
+        elif status is Status.DONE:
+            outcomes.done.add(uuid)
+        elif status is Status.MISSING:
+            outcomes.missing.add(uuid)
+        else:
+            outcomes.failed[uuid] = value
     return outcomes
 
 
-def _get_one(key: str) -> Operation[Outcomes]:
+def _get_one(key: str) -> Operation[tuple[Status, Any]]:
     doc = yield from protocol.get_entity(key)
-    if doc is None:
-        return Outcomes(missing={_uuid(key)})
-    return Outcomes(found={_uuid(key): doc})
+    return (Status.MISSING, None) if doc is None else (Status.FOUND, doc)
 
 
-def _put_one(key: str, text: str) -> Operation[Outcomes]:
+def _put_one(key: str, text: str) -> Operation[tuple[Status, Any]]:
     reply: Reply = yield protocol.ROUTED.call(
         "PUT", protocol.entity_path(key), key, body={"blob": text}
     )
-    if reply.ok:
-        return Outcomes(done={_uuid(key)})
-    return Outcomes(failed={_uuid(key): str(reply.status)})
+    return (Status.DONE, None) if reply.ok else (Status.FAILED, str(reply.status))
 
 
-def _delete_one(key: str) -> Operation[Outcomes]:
+def _delete_one(key: str) -> Operation[tuple[Status, Any]]:
     deleted = yield from protocol.delete_entity(key)
-    return Outcomes(done={_uuid(key)}) if deleted else Outcomes(missing={_uuid(key)})
+    return (Status.DONE, None) if deleted else (Status.MISSING, None)
