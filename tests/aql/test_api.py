@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +104,23 @@ def test_time_budget() -> None:
     with pytest.raises(aql.AqlLimitError) as caught:
         list(query.execute(_Endless(), budget=aql.Budget(max_seconds=0.05)))
     assert str(caught.value) == "query exceeded the time budget of 0.05 s"
+
+
+def test_a_renewed_deadline_lets_a_paused_execution_go_on() -> None:
+    query = aql.compile_query("FOR x IN 1..5000 RETURN x")
+    budget = aql.Budget(max_seconds=0.05)
+
+    def first_and_rest(deadline: aql.Deadline, renew: bool) -> int:
+        rows = query.execute(make_source(), budget=budget, deadline=deadline)
+        next(rows)
+        time.sleep(0.1)
+        if renew:
+            deadline.renew()
+        return 1 + sum(1 for _ in rows)
+
+    assert first_and_rest(aql.Deadline(0.05), renew=True) == 5000
+    with pytest.raises(aql.AqlLimitError, match=r"time budget of 0\.05 s"):
+        first_and_rest(aql.Deadline(0.05), renew=False)
 
 
 def test_memory_source_index_scan_bounds() -> None:

@@ -104,3 +104,16 @@ def test_expired_token_is_rejected() -> None:
     token = TokenCodec(b"k" * 32, ttl=-1).encode(Position("c", 3, 10), "q")
     with pytest.raises(BadRequest, match="has expired"):
         CODEC.decode(token, "q")
+
+
+def test_each_page_renews_the_stream() -> None:
+    renewals: list[int] = []
+    registry = CursorRegistry(CODEC)
+
+    def opened() -> Opened:
+        return Opened(iter(range(7)), lambda: None, renew=lambda: renewals.append(1))
+
+    page = registry.first_page(opened(), "q", 3)
+    while page.has_more:
+        page = registry.next_page(page.next_token, "q", None, opened)
+    assert len(renewals) == 3

@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from themis.aql.budget import Budget
+from themis.aql.budget import Budget, Deadline
 from themis.aql.errors import (
     AqlBindError,
     AqlError,
@@ -30,6 +30,7 @@ __all__ = [
     "Bound",
     "Budget",
     "DataSource",
+    "Deadline",
     "GraphDefinition",
     "IndexInfo",
     "MemorySource",

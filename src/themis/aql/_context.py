@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from themis.aql.budget import Budget
+from themis.aql.budget import Budget, Deadline
 from themis.aql.errors import AqlLimitError
 from themis.aql.source import DataSource
 
@@ -21,17 +21,22 @@ class Context:
         source: Where collections, documents and edges come from.
         binds: Bind parameter values by name (``"@coll"`` for ``@@coll``).
         budget: Time and memory limits.
+        deadline: When to stop; by default ``budget.max_seconds`` from now.
     """
 
     __slots__ = ("_countdown", "binds", "budget", "deadline", "held", "memo", "source")
 
     def __init__(
-        self, source: DataSource, binds: Mapping[str, Any], budget: Budget
+        self,
+        source: DataSource,
+        binds: Mapping[str, Any],
+        budget: Budget,
+        deadline: Deadline | None = None,
     ) -> None:
         self.source = source
         self.binds = binds
         self.budget = budget
-        self.deadline = time.monotonic() + budget.max_seconds
+        self.deadline = deadline or Deadline(budget.max_seconds)
         self.held = 0
         self.memo: dict[int, Any] = {}
         self._countdown = _CHECK_EVERY
@@ -45,7 +50,7 @@ class Context:
 
     def check_time(self) -> None:
         """Raise AqlLimitError when the time budget is spent."""
-        if time.monotonic() > self.deadline:
+        if time.monotonic() > self.deadline.at:
             seconds = f"{self.budget.max_seconds:g}"
             raise AqlLimitError(f"query exceeded the time budget of {seconds} s")
 

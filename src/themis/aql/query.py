@@ -12,7 +12,7 @@ from themis.aql._parser import parse
 from themis.aql._planner import Pipeline, Planner
 from themis.aql._pushdown import PartialAggregate
 from themis.aql._scope import Scope
-from themis.aql.budget import Budget
+from themis.aql.budget import Budget, Deadline
 from themis.aql.errors import (
     AqlBindError,
     AqlError,
@@ -45,6 +45,7 @@ class Query:
         bind_vars: Mapping[str, Any] | None = None,
         *,
         budget: Budget | None = None,
+        deadline: Deadline | None = None,
     ) -> Iterator[Any]:
         """Run the query lazily; rows are computed as the iterator is consumed.
 
@@ -52,6 +53,8 @@ class Query:
             source: The data to query.
             bind_vars: Values of the bind parameters.
             budget: Time and memory limits; the default is `Budget()`.
+            deadline: When to stop, for a caller that renews it (cursors); by
+                default ``budget.max_seconds`` from now.
 
         Returns:
             An iterator over the RETURN values.
@@ -62,7 +65,8 @@ class Query:
             AqlExecutionError: Raised while iterating, when the query fails.
             AqlLimitError: Raised while iterating, when the budget is exceeded.
         """
-        ctx = Context(source, self._check(bind_vars or {}), budget or Budget())
+        binds = self._check(bind_vars or {})
+        ctx = Context(source, binds, budget or Budget(), deadline)
         return _guarded(self._pipeline.run((), ctx))
 
     def explain(

@@ -57,6 +57,8 @@ class Opened:
     rows: Iterator[Any]
     close: Callable[[], None]
     context: Any = None
+    renew: Callable[[], None] | None = None
+    """Called before each page is taken (to restart the query's time budget)."""
 
 
 @dataclass
@@ -64,6 +66,7 @@ class _Stream:
     rows: Iterator[Any]
     close: Callable[[], None]
     context: Any = None
+    renew: Callable[[], None] | None = None
     offset: int = 0
     pending: list[Any] = field(default_factory=list)
     last_used: float = field(default_factory=time.monotonic)
@@ -146,7 +149,7 @@ class CursorRegistry:
     def first_page(self, opened: Opened, binding: str, batch_size: int) -> Page:
         """Open a cursor over a running query and take its first page."""
         cursor_id = f"{self._prefix}-{next(self._ids)}"
-        stream = _Stream(opened.rows, opened.close, opened.context)
+        stream = _Stream(opened.rows, opened.close, opened.context, opened.renew)
         with stream.lock:
             page = self._take_or_close(cursor_id, stream, binding, batch_size)
         if page.has_more:
@@ -174,7 +177,7 @@ class CursorRegistry:
         stream = self._claim(position)
         if stream is None:
             opened = restart()
-            stream = _Stream(opened.rows, opened.close, opened.context)
+            stream = _Stream(opened.rows, opened.close, opened.context, opened.renew)
             for _ in itertools.islice(opened.rows, position.offset):
                 pass
             stream.offset = position.offset
@@ -214,6 +217,8 @@ class CursorRegistry:
         self, cursor_id: str, stream: _Stream, binding: str, batch_size: int
     ) -> Page:
         start = stream.offset
+        if stream.renew is not None:
+            stream.renew()
         items = stream.pending + list(
             itertools.islice(stream.rows, batch_size + 1 - len(stream.pending))
         )

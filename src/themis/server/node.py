@@ -19,7 +19,7 @@ from themis import _json
 from themis.aql import Budget
 from themis.server.app import create_app
 from themis.server.auth import TokenStore
-from themis.server.cursors import TOKEN_TTL_SECONDS, CursorRegistry, TokenCodec
+from themis.server.cursors import CursorRegistry, TokenCodec
 from themis.server.documents import DocumentStore
 from themis.server.graph import install_graph
 from themis.server.http import DEFAULT_MAX_BODY_BYTES
@@ -85,9 +85,6 @@ def open_node(config: NodeConfig) -> NodeState:
         advertised_url=config.url,
         topology=topology,
         query_budget=config.query_budget,
-        cursor_budget=Budget(
-            max_seconds=TOKEN_TTL_SECONDS, max_rows=config.query_budget.max_rows
-        ),
     )
     if config.tokens_file is not None:
         node.tokens = TokenStore.load(config.tokens_file)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from themis.aql import AqlError, Budget, DataSource, Query, compile_query
+from themis.aql import AqlError, Budget, DataSource, Deadline, Query, compile_query
 from themis.server.cluster_source import ClusterSource, Peer, ShardFailures
 from themis.server.cursors import Opened, Page, fingerprint
 from themis.server.errors import BadRequest
@@ -144,6 +144,7 @@ def open_rows(
     budget: Budget,
     failures: ShardFailures | None = None,
     txn: Transaction | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[Iterator[Any], Callable[[], None]]:
     """Start executing a query on a fresh snapshot; returns rows and a closer.
 
@@ -158,7 +159,9 @@ def open_rows(
     if request.scope == "cluster" and len(node.peers()) > 1:
         source = _cluster_source(node, request, local, failures)
     try:
-        rows = query.execute(source, request.bind_vars, budget=budget)
+        rows = query.execute(
+            source, request.bind_vars, budget=budget, deadline=deadline
+        )
     except AqlError as exc:
         close_view()
         raise BadRequest(str(exc)) from exc
@@ -250,12 +253,15 @@ def _run_all(
 def _run_page(
     node: NodeState, request: QueryRequest, query: Query, txn: Transaction | None
 ) -> Page:
-    budget = node.cursor_budget
+    budget = node.query_budget
 
     def restart() -> Opened:
+        # The time budget bounds each page: the cursor renews the deadline before
+        # taking one, so a client may pause between pages but no page runs long.
         failures = ShardFailures(request.allow_partial)
-        rows, close = open_rows(node, request, query, budget, failures, txn)
-        return Opened(rows, close, failures)
+        deadline = Deadline(budget.max_seconds)
+        rows, close = open_rows(node, request, query, budget, failures, txn, deadline)
+        return Opened(rows, close, failures, deadline.renew)
 
     if request.cursor is None:
         size = request.batch_size or DEFAULT_BATCH_SIZE

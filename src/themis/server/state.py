@@ -34,7 +34,6 @@ class NodeState:
     advertised_url: str
     topology: dict[str, Any] | None = None
     query_budget: Budget = field(default_factory=Budget)
-    cursor_budget: Budget = field(default_factory=lambda: Budget(max_seconds=3600.0))
     edge_reader: EdgeReader | None = None
     graph_reader: GraphReader | None = None
     started: float = field(default_factory=time.monotonic)
