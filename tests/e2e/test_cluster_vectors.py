@@ -137,3 +137,33 @@ def test_foreign_cursor_is_refused(loaded: Loaded) -> None:
         loaded.sharded.vector_search(
             [2.0] * DIMENSION, 20, collection=loaded.collection, cursor=page.next_cursor
         )
+
+
+RANKINGS = [
+    "FOR d IN @@c SORT COSINE_SIMILARITY(d.embedding, @q) DESC LIMIT 10 RETURN d._key",
+    "FOR d IN @@c FILTER d.group == 1 "
+    "SORT COSINE_SIMILARITY(d.embedding, @q) DESC LIMIT 5, 10 RETURN d._key",
+    "FOR d IN @@c SORT L2_DISTANCE(d.embedding, @q) ASC LIMIT 7 RETURN d._key",
+]
+
+
+def test_similarity_ranking_in_aql_matches_one_node_and_numpy(loaded: Loaded) -> None:
+    for query in np.random.default_rng(14).normal(size=(4, DIMENSION)).tolist():
+        params = {"@c": loaded.collection, "q": query}
+        for text in RANKINGS:
+            single = loaded.single.query(text, params=params).items
+            assert loaded.sharded.query(text, params=params).items == single
+        first = loaded.sharded.query(RANKINGS[0], params=params).items
+        assert first == _exact(loaded, np.asarray(query), 10, None)
+
+
+def test_similarity_ranking_is_pushed_to_the_shards(
+    loaded: Loaded, cluster: LocalCluster
+) -> None:
+    body = {
+        "query": RANKINGS[0],
+        "bindVars": {"@c": loaded.collection, "q": [1.0] * DIMENSION},
+        "explain": True,
+    }
+    plan = httpx.post(f"{cluster.urls[0]}/query/aql", json=body).json()["plan"]
+    assert [node["type"] for node in plan["nodes"]][:1] == ["VectorNearest"]

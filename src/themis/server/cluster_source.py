@@ -8,7 +8,9 @@ FILTER conditions on the loop variable (equality and ranges) run there as shard-
 queries, and ordered reads come back sorted from every shard and are merged lazily, so
 ``SORT ... LIMIT n`` pulls about n rows per shard instead of whole collections.
 A leading ``FOR ... FILTER ... COLLECT ... AGGREGATE`` runs on every shard as a
-partial aggregation, so one row per group and shard crosses the network.
+partial aggregation, so one row per group and shard crosses the network. Similarity
+ranking (``SORT COSINE_SIMILARITY(d.v, @q) DESC LIMIT n``) asks every shard for its
+own n nearest, through its vector index where it has one, and keeps the best n.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 
 from themis import _json, _routing
 from themis.aql import Bound, GraphDefinition, IndexInfo, SourceFailure
@@ -142,6 +146,43 @@ class ClusterSource:
         if self._local.has_collection(name):
             streams.append(self._local_rows(query.text, binds))
         return itertools.chain.from_iterable(streams)
+
+    def serves_nearest(self, name: str, path: tuple[str, ...], metric: str) -> bool:
+        """Whether `nearest` pushes this ranking down to the shards."""
+        return metric in _SIMILARITY and len(path) == 1 and _is_identifier(path[0])
+
+    def nearest(
+        self,
+        name: str,
+        path: tuple[str, ...],
+        vector: Any,
+        metric: str,
+        k: int,
+    ) -> list[dict[str, Any]] | None:
+        """The `k` documents nearest `vector` over every shard, best first.
+
+        Each shard ranks its own documents, with its vector index where it has one,
+        and sends its best `k`; a document none of them sent is no nearer than the
+        farthest one kept. Answers None where the ordinary plan must run instead.
+        """
+        if not self.serves_nearest(name, path, metric) or not _is_vector(vector):
+            return None
+        function, direction = _SIMILARITY[metric]
+        text = (
+            f"FOR d IN @@c SORT {function}(d.{path[0]}, @q) {direction} "
+            "LIMIT @k RETURN d"
+        )
+        binds = {"@c": name, "q": vector, "k": k}
+        page = max(FIRST_PAGE, min(k, LARGEST_PAGE))
+        streams = [
+            self._remote_rows(peer, text, binds, page) for peer in self._holders(name)
+        ]
+        if self._local.has_collection(name):
+            streams.append(self._local_rows(text, binds))
+        docs = list(itertools.chain.from_iterable(streams))
+        distance = _distance(metric, path[0], vector)
+        docs.sort(key=lambda doc: (distance(doc), str(doc["_key"])))
+        return docs[:k]
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
         try:
@@ -280,6 +321,41 @@ class ShardQueryError(ServerError, SourceFailure):
 
 _SCAN = "FOR d IN @@c RETURN d"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+_SIMILARITY = {"cosine": ("COSINE_SIMILARITY", "DESC"), "l2": ("L2_DISTANCE", "ASC")}
+
+
+def _is_identifier(name: str) -> bool:
+    return _IDENTIFIER.fullmatch(name) is not None
+
+
+def _is_vector(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(type(item) in (int, float) and math.isfinite(item) for item in value)
+    )
+
+
+def _distance(
+    metric: str, name: str, vector: list[float]
+) -> Callable[[dict[str, Any]], float]:
+    """Orders documents nearest first; those without a comparable vector go last."""
+    query = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(query))
+
+    def distance(doc: dict[str, Any]) -> float:
+        value: Any = doc.get(name)
+        if not _is_vector(value) or len(value) != len(query):
+            return math.inf
+        row = np.asarray(value, dtype=np.float64)
+        if metric == "l2":
+            return float(np.linalg.norm(row - query))
+        scale = float(np.linalg.norm(row)) * norm
+        return math.inf if scale == 0.0 else 1.0 - float(row @ query) / scale
+
+    return distance
 
 
 def _key_order(doc: dict[str, Any]) -> str:
