@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -26,6 +25,7 @@ from themis._core.retry import RetryPolicy
 from themis._core.session import Session
 from themis._core.topology import Topology
 from themis._driver import build_request, to_reply
+from themis._workers import Workers
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
 from themis.transaction import Transaction
 
@@ -83,6 +83,7 @@ class ThemisClient:
         self._http = httpx.Client(transport=transport, timeout=timeout, headers=headers)
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._max_workers = max_workers
+        self._workers = Workers()
         self._sequential = isinstance(transport, httpx.MockTransport)
         self._sleep = _sleep
         self._clock = _clock
@@ -105,7 +106,8 @@ class ThemisClient:
         self.close()
 
     def close(self) -> None:
-        """Closes the HTTP connections."""
+        """Stops the worker threads and closes the HTTP connections."""
+        self._workers.close()
         self._http.close()
 
     def topology(self) -> Topology:
@@ -348,9 +350,8 @@ class ThemisClient:
         # Each operation runs to its first effect here, so that the workers start
         # with their requests ready instead of taking turns to prepare them.
         started = [self._start(op) for op in ops]
-        workers = self._max_workers or min(4, len(ops))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self._finish, started))
+        limit = self._max_workers or min(4, len(ops))
+        return self._workers.map(self._finish, started, limit)
 
     def _start(self, op: Operation[Any]) -> tuple[Operation[Any], Effect | Outcome]:
         try:
