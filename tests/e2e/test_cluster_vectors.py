@@ -167,3 +167,19 @@ def test_similarity_ranking_is_pushed_to_the_shards(
     }
     plan = httpx.post(f"{cluster.urls[0]}/query/aql", json=body).json()["plan"]
     assert [node["type"] for node in plan["nodes"]][:1] == ["VectorNearest"]
+
+
+def test_equal_distances_come_in_pk_order_everywhere(
+    node: NodeProcess, cluster: LocalCluster
+) -> None:
+    collection = f"tie{uuid.uuid4().hex[:8]}"
+    same, other = [1.0] + [0.0] * (DIMENSION - 1), [0.0] * (DIMENSION - 1) + [1.0]
+    pks = ["k5", "k1", "k9", "k3", "k7", "k2"]
+    items = [{"pk": pk, "vector": same} for pk in pks]
+    items += [{"pk": f"z{i}", "vector": other} for i in range(20)]
+    with ThemisClient(node.url) as single, ThemisClient(cluster.urls) as sharded:
+        answers = []
+        for client in (single, sharded):
+            assert client.vector_insert(items, collection=collection)["inserted"] == 26
+            answers.append(_pks(client.vector_search(same, 4, collection=collection)))
+    assert answers == [["k1", "k2", "k3", "k5"]] * 2

@@ -85,19 +85,25 @@ class Concatenate:
 
 @dataclass(frozen=True)
 class NearestFirst:
-    """Vector hits by ascending ``distance`` (smaller is nearer), cut to ``top_k``."""
+    """Vector hits by ascending ``distance`` (smaller is nearer), cut to ``top_k``.
+
+    Equal distances go in ``pk`` order, as every node orders them.
+    """
 
     top_k: int | None = None
 
     def merge(self, pages: Sequence[ShardPage]) -> list[Any]:
         """Returns the nearest hits over every shard."""
-        rows = sorted(Concatenate().merge(pages), key=_distance)
+        rows = sorted(Concatenate().merge(pages), key=_nearness)
         return rows if self.top_k is None else rows[: self.top_k]
 
 
-def _distance(hit: Any) -> float:
-    value = hit.get("distance") if isinstance(hit, dict) else None
-    return float(value) if isinstance(value, int | float) else float("inf")
+def _nearness(hit: Any) -> tuple[float, str]:
+    if not isinstance(hit, dict):
+        return float("inf"), ""
+    value = hit.get("distance")
+    distance = float(value) if isinstance(value, int | float) else float("inf")
+    return distance, str(hit.get("pk", ""))
 
 
 def find_urn(text: str) -> str | None:

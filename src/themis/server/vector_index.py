@@ -372,13 +372,25 @@ class VectorIndex:
         chosen = np.asarray(candidates, dtype=np.int64)
         distances = self._distances(self._data[chosen], query[0])
         top = min(k, len(chosen))
-        part = (
-            np.argpartition(distances, top - 1)[:top]
-            if top < len(chosen)
-            else (np.arange(len(chosen)))
-        )
-        order = part[np.lexsort((chosen[part], distances[part]))]
-        return chosen[order].tolist(), distances[order].tolist()
+        # Every vector as near as the k-th is a candidate, so that equal distances
+        # are settled by key below rather than by where the vectors happen to sit.
+        if top < len(chosen):
+            kth = np.partition(distances, top - 1)[top - 1]
+            picked = np.flatnonzero(distances <= kth)
+        else:
+            picked = np.arange(len(chosen))
+        slots, values = chosen[picked].tolist(), distances[picked].tolist()
+        return self._by_key(slots, values, top)
+
+    def _by_key(
+        self, slots: list[int], values: list[float], top: int
+    ) -> tuple[list[int], list[float]]:
+        """The ``top`` nearest, equal distances in key order (as on any shard)."""
+        ranked = sorted(
+            zip(values, slots, strict=True),
+            key=lambda pair: (pair[0], self._keys[pair[1]] or b""),
+        )[:top]
+        return [slot for _, slot in ranked], [value for value, _ in ranked]
 
     def _distances(self, rows: Matrix, query: Matrix) -> Matrix:
         if self.spec.metric == "l2":
@@ -409,7 +421,7 @@ class VectorIndex:
             values = 1.0 - values
         elif self.spec.metric == "dot":
             values = -values
-        return slots, values.tolist()
+        return self._by_key(slots, values.tolist(), k)
 
     def _live_bitmap(self) -> npt.NDArray[np.uint8]:
         if self._live_bits is None:
