@@ -118,5 +118,20 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
         {"one": 1},
     ),
     ("FOR d IN t COLLECT g = d.g INTO rows RETURN [g, LENGTH(rows)]", {}),
+    (
+        "FOR d IN t LET x = d.h * 2 COLLECT g = x AGGREGATE n = COUNT(), s = SUM(d.n) "
+        "RETURN [g, n, s]",
+        {},
+    ),
+    (
+        "FOR d IN t FILTER d.h != null LET k = CONCAT(d.g, '') FILTER k != 'a' "
+        "LET w = LENGTH(k) COLLECT g = k AGGREGATE m = MAX(w + @add) RETURN [g, m]",
+        {"add": 1},
+    ),
+    (
+        "FOR x IN t LET s = (FOR y IN t FILTER y.g == x.g RETURN 1) COLLECT g = x.g "
+        "AGGREGATE n = COUNT(), l = SUM(LENGTH(s)) RETURN [g, n, l]",
+        {},
+    ),
 ]
 """Queries with bind parameters; the collections are ``t`` (DOCS) and ``empty``."""

@@ -70,3 +70,16 @@ def test_pushdown_named_in_explain() -> None:
         "_pn = COUNT(), _pfirst = _FIRST_PARTIAL([`d`._key, [`d`.`g`]]) "
         "RETURN [_pfirst, _pn, [null]]"
     )
+
+
+def test_lets_before_the_collect_go_to_the_shards() -> None:
+    text = (
+        "FOR d IN t LET x = d.h * 2 FILTER x > 2 "
+        "COLLECT g = x AGGREGATE s = SUM(d.n) RETURN [g, s]"
+    )
+    pushed = compile_query(text).explain(ShardedSource(_collections(), 2))
+
+    assert [n["type"] for n in pushed["nodes"]] == ["PartialAggregate", "Return"]
+    assert pushed["nodes"][0]["shardQuery"].startswith(
+        "FOR `d` IN @@c LET `x` = (`d`.`h` * 2) FILTER (`x` > 2) COLLECT _pg0 = `x` "
+    )

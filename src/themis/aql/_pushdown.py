@@ -1,6 +1,6 @@
 """COLLECT pushed down to the shards: partial aggregates computed where data lives.
 
-``FOR x IN coll FILTER ... COLLECT ... AGGREGATE ...`` becomes, on a source that
+``FOR x IN coll FILTER ... LET ... COLLECT ... AGGREGATE ...`` becomes, on a source that
 offers ``aggregate()``, one shard-local query per shard returning one row per group
 with mergeable summaries (see `themis.aql._functions.partials`). The coordinator
 merges them by AQL equality of the group values and finishes each aggregate into
@@ -99,14 +99,16 @@ def shard_plan(statements: Sequence[ast.Statement], scope: Any) -> ShardPlan | N
         return None
     loop = statements[0]
     position = 1
-    while position < len(statements) and isinstance(statements[position], ast.Filter):
+    while position < len(statements) and isinstance(
+        statements[position], ast.Filter | ast.Let
+    ):
         position += 1
     collect = statements[position] if position < len(statements) else None
     if not isinstance(collect, ast.Collect) or not _loops_collection(loop, scope):
         return None
-    filters = [s.expr for s in statements[1:position] if isinstance(s, ast.Filter)]
+    steps = [s for s in statements[1:position] if isinstance(s, ast.Filter | ast.Let)]
     try:
-        return _plan(loop.names[0], filters, collect, position + 1)
+        return _plan(loop.names[0], steps, collect, position + 1)
     except Unprintable:
         return None
 
@@ -122,22 +124,32 @@ def _loops_collection(loop: ast.For, scope: Any) -> bool:
     return isinstance(source, ast.Variable) and scope.lookup(source.name) is None
 
 
+Step = ast.Filter | ast.Let
+
+
 def _plan(
-    var: str, filters: list[ast.Expr], collect: ast.Collect, length: int
+    var: str, steps: list[Step], collect: ast.Collect, length: int
 ) -> ShardPlan | None:
     if collect.into is not None or collect.into_expr is not None or collect.keep:
         return None
     calls = [expr for _, expr in collect.aggregates]
     if not all(_mergeable(call) for call in calls):
         return None
+    # The shard-local text names its own variables _p...; a user's must not clash.
+    names = {var}
+    binds: set[str] = set()
+    for step in steps:
+        if not _portable(step.expr, names, binds):
+            return None
+        if isinstance(step, ast.Let):
+            names.add(step.name)
+    if any(known.startswith("_p") for known in names):
+        return None
     keys = [expr for _, expr in collect.groups]
     arguments = [arg for call in calls for arg in call.args]  # type: ignore[attr-defined]
-    binds: set[str] = set()
-    if not all(_portable(e, var, binds) for e in [*filters, *keys, *arguments]):
+    if not all(_portable(e, names, binds) for e in [*keys, *arguments]):
         return None
-    if var.startswith("_p"):
-        return None
-    text = _text(var, filters, keys, calls)  # type: ignore[arg-type]
+    text = _text(var, steps, keys, calls)  # type: ignore[arg-type]
     functions = tuple(call.name for call in calls)  # type: ignore[attr-defined]
     return ShardPlan(text, frozenset(binds), functions, length)
 
@@ -150,18 +162,18 @@ def _mergeable(expr: ast.Expr) -> bool:
     return len(expr.args) == 1
 
 
-def _portable(expr: ast.Expr, var: str, binds: set[str]) -> bool:
-    """Whether `expr` means the same on a shard: it reads only `var` and binds."""
+def _portable(expr: ast.Expr, names: set[str], binds: set[str]) -> bool:
+    """Whether `expr` means the same on a shard: it reads only `names` and binds."""
     if isinstance(expr, ast.Subquery | ast.Current | ast.Expand):
         return False
     if isinstance(expr, ast.Variable):
-        return expr.name == var
+        return expr.name in names
     if isinstance(expr, ast.BindParam):
         binds.add(expr.name)
         return not expr.name.startswith("@")
     if isinstance(expr, ast.Call) and not _local_call(expr.name):
         return False
-    return all(_portable(child, var, binds) for child in _children(expr))
+    return all(_portable(child, names, binds) for child in _children(expr))
 
 
 def _local_call(function: str) -> bool:
@@ -184,11 +196,16 @@ def _children(expr: ast.Expr) -> Iterator[ast.Expr]:
 
 
 def _text(
-    var: str, filters: list[ast.Expr], keys: list[ast.Expr], calls: list[ast.Call]
+    var: str, steps: list[Step], keys: list[ast.Expr], calls: list[ast.Call]
 ) -> str:
     loop = name(var)
     lines = [f"FOR {loop} IN @@c"]
-    lines += [f"FILTER {unparse(expr)}" for expr in filters]
+    lines += [
+        f"LET {name(step.name)} = {unparse(step.expr)}"
+        if isinstance(step, ast.Let)
+        else f"FILTER {unparse(step.expr)}"
+        for step in steps
+    ]
     groups = ", ".join(f"_pg{i} = {unparse(key)}" for i, key in enumerate(keys))
     # A shard reads the collection in _key order (the DataSource contract, kept
     # by index reads too), so each group's first row is its smallest key.
