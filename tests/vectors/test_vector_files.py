@@ -14,7 +14,8 @@ from themis.server.keys import parse_key
 from themis.server.launcher import NodeProcess
 from themis.server.storage import Delete, Put, Storage
 from themis.server.vector_files import SavedIndexes, save_index
-from themis.server.vector_index import HNSW_THRESHOLD, IndexSpec, VectorIndex
+from themis.server.vector_index import HNSW_THRESHOLD, VectorIndex
+from themis.server.vector_spec import IndexSpec
 from themis.server.vectors import VectorCatalog
 
 SPEC = IndexSpec("default", "items", 4, metric="l2")

@@ -7,10 +7,11 @@ import pytest
 
 from themis.server import vector_index
 from themis.server.errors import Unavailable
-from themis.server.vector_index import IndexSpec, VectorIndex
+from themis.server.vector_index import VectorIndex
+from themis.server.vector_spec import IndexSpec, Matrix
 
 
-def _row(*values: float) -> vector_index.Matrix:
+def _row(*values: float) -> Matrix:
     return np.asarray([values], dtype=np.float32)
 
 

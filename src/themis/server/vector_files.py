@@ -24,7 +24,8 @@ import numpy as np
 
 from themis import _json
 from themis.server.keys import collection_prefix
-from themis.server.vector_index import IndexSpec, IndexState, VectorIndex
+from themis.server.vector_index import IndexState, VectorIndex
+from themis.server.vector_spec import IndexSpec
 
 __all__ = ["SavedIndexes", "save_index"]
 

@@ -5,9 +5,7 @@ faiss HNSW graph answers. HNSW cannot remove entries, so a delete leaves a tombs
 that searches skip through an id selector, and the graph is rebuilt once tombstones
 outnumber live vectors.
 
-Distances (smaller is better): cosine ``1 - cos`` with score ``cos``; l2 the squared
-Euclidean distance (as upstream and faiss) with score ``1 / (1 + d)``; dot ``-dot``
-with score ``dot``.
+Distances (smaller is better) and scores are defined in `vector_spec`.
 """
 
 from __future__ import annotations
@@ -15,98 +13,32 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
-from themis import _json
 from themis.server.errors import Unavailable
-from themis.server.keys import collection_prefix, decode_storage_key
+from themis.server.keys import decode_storage_key
 from themis.server.shared_lock import SharedLock
-from themis.server.storage import Put
-from themis.server.vector_filters import describe, matches
+from themis.server.vector_filters import matches
+from themis.server.vector_spec import IndexSpec, Matrix
 
 __all__ = [
     "EXACT_FILTER_LIMIT",
     "HNSW_THRESHOLD",
-    "METRICS",
-    "SPEC_PREFIX",
     "Hit",
-    "IndexSpec",
     "IndexState",
-    "Matrix",
-    "SharedLock",
     "VectorIndex",
-    "score_of",
-    "spec_key",
-    "vector_of",
 ]
 
-Matrix = npt.NDArray[np.float32]
-METRICS = ("cosine", "l2", "dot")
 HNSW_THRESHOLD = 10_000
 """Live vectors from which an index switches from exact search to HNSW."""
 
 EXACT_FILTER_LIMIT = 20_000
 """Filtered searches over at most this many matches run exactly."""
-
-SPEC_PREFIX = b"vector_index\x1f"
-
-
-@dataclass(frozen=True, slots=True)
-class IndexSpec:
-    """The persistent definition of one vector index."""
-
-    namespace: str
-    collection: str
-    dimension: int
-    metric: str = "cosine"
-    field: str = "embedding"
-    ef_search: int = 128
-    m: int = 16
-    ef_construction: int = 200
-
-    @property
-    def meta_key(self) -> bytes:
-        """Where the definition is stored in the ``meta`` space."""
-        return spec_key(self.namespace, self.collection)
-
-    def put(self) -> Put:
-        """The write that stores this definition."""
-        return Put("meta", self.meta_key, _json.dumps(asdict(self)))
-
-    def same_shape(self, other: IndexSpec) -> bool:
-        """Whether two definitions index the same vectors the same way."""
-        mine = (self.dimension, self.metric, self.field)
-        return mine == (other.dimension, other.metric, other.field)
-
-
-def spec_key(namespace: str, collection: str) -> bytes:
-    """The ``meta`` key of the index definition of one collection."""
-    return SPEC_PREFIX + collection_prefix(namespace, collection)
-
-
-def vector_of(value: Any, dimension: int | None) -> list[float] | str:
-    """The value as a vector, or a message saying why it is not one."""
-    if not isinstance(value, list) or not value:
-        return f"expected a non-empty array of numbers, received {describe(value)}"
-    for position, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int | float):
-            return (
-                f"expected numbers in the vector, received {describe(item)} "
-                f"at position {position}"
-            )
-        if not math.isfinite(item):
-            return f"expected finite numbers, received {item!r} at position {position}"
-    if dimension is not None and len(value) != dimension:
-        return f"expected a vector of dimension {dimension}, received {len(value)}"
-    return [float(item) for item in value]
-
-
-# --- one index --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,8 @@ from themis.server.keys import DEFAULT_NAMESPACE, check_segment, parse_key
 from themis.server.state import NodeState, node_of
 from themis.server.storage import Op, Put
 from themis.server.vector_filters import check_filter
-from themis.server.vector_index import (
-    METRICS,
-    IndexSpec,
-    VectorIndex,
-    score_of,
-    vector_of,
-)
+from themis.server.vector_index import VectorIndex
+from themis.server.vector_spec import METRICS, IndexSpec, score_of, vector_of
 from themis.server.vectors import VectorCatalog, read_documents
 
 DEFAULT_COLLECTION = "vectors"

@@ -20,13 +20,8 @@ from themis import _json
 from themis.server.keys import DocKey, collection_prefix, decode_storage_key
 from themis.server.storage import Change, Put, ReadView, Storage
 from themis.server.vector_files import SavedIndexes, save_index
-from themis.server.vector_index import (
-    SPEC_PREFIX,
-    IndexSpec,
-    Matrix,
-    VectorIndex,
-    vector_of,
-)
+from themis.server.vector_index import VectorIndex
+from themis.server.vector_spec import SPEC_PREFIX, IndexSpec, Matrix, vector_of
 
 if TYPE_CHECKING:
     from themis.server.state import NodeState
