@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import lmdb
 
@@ -31,8 +31,11 @@ SPACES = ("docs", "meta", "index", "graph", "vectors")
 _GROUP_MAX_BATCHES = 512
 
 
-@dataclass(frozen=True, slots=True)
-class Put:
+# Operations and changes are made once per written key, so they are named tuples,
+# which cost a third of what a frozen dataclass costs to create.
+
+
+class Put(NamedTuple):
     """Store ``value`` at ``key`` in ``space``."""
 
     space: str
@@ -40,8 +43,7 @@ class Put:
     value: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(NamedTuple):
     """Remove ``key`` from ``space``; a missing key is not an error."""
 
     space: str
@@ -100,8 +102,7 @@ class CommitListener(Protocol):
     def __call__(self, changes: Sequence[Change]) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """One committed operation with the value it replaced."""
 
     op: Op

@@ -92,6 +92,8 @@ class VectorCatalog:
 
     def on_commit(self, changes: Sequence[Change]) -> None:
         """Apply committed document writes to the indexes (a `CommitListener`)."""
+        if not self._indexes and all(change.op.space != "meta" for change in changes):
+            return
         pending: dict[tuple[str, str], tuple[list[Any], list[bytes]]] = {}
         for change in changes:
             op = change.op
