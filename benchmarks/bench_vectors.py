@@ -71,9 +71,6 @@ def insert(url: str, data: Matrix) -> float:
             http.post(
                 "/vector/batch_insert", content=body, headers=JSON
             ).raise_for_status()
-        # The first insert resets efSearch to its default, so set it once more.
-        config = {"efSearch": EF_SEARCH}
-        http.put("/vector/index/config", json=config).raise_for_status()
     return time.perf_counter() - started
 
 
