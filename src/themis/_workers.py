@@ -45,12 +45,16 @@ class Workers:
             future.result()
         return cast(list[R], results)
 
-    def close(self) -> None:
-        """Stops the threads once their work is done."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stops the threads once their work is done.
+
+        Args:
+            wait: Whether to wait until they have stopped.
+        """
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=wait)
 
     def _started(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -84,6 +85,8 @@ class ThemisClient:
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._max_workers = max_workers
         self._workers = Workers()
+        # A client dropped without close() must not leave its threads behind.
+        weakref.finalize(self, self._workers.close, wait=False)
         self._sequential = isinstance(transport, httpx.MockTransport)
         self._sleep = _sleep
         self._clock = _clock

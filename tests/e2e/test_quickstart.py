@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -77,3 +80,24 @@ def test_cluster_spreads_keys_over_every_shard(cluster: LocalCluster) -> None:
         counts.append(len(found))
     assert sum(counts) == 90
     assert all(count > 10 for count in counts)
+
+
+def _worker_threads() -> int:
+    return sum(t.name.startswith("themis-worker") for t in threading.enumerate())
+
+
+def test_worker_threads_end_with_the_client(cluster: LocalCluster) -> None:
+    before = _worker_threads()
+    with ThemisClient(endpoints=cluster.urls[:1]) as closed:
+        closed.batch_get("relational", "items", [str(i) for i in range(90)])
+        assert _worker_threads() > before
+    assert _worker_threads() == before
+
+    dropped = ThemisClient(endpoints=cluster.urls[:1])
+    dropped.batch_get("relational", "items", [str(i) for i in range(90)])
+    del dropped
+    gc.collect()
+    deadline = time.monotonic() + 5.0
+    while _worker_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _worker_threads() == before
