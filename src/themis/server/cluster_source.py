@@ -21,7 +21,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +36,9 @@ from themis.server.documents import decode_document
 from themis.server.errors import ServerError, Unavailable
 from themis.server.keys import parse_key
 from themis.server.query_source import SnapshotSource
+from themis.server.shard_streams import FIRST_PAGE, LARGEST_PAGE, StreamGroup
 
 logger = logging.getLogger(__name__)
-
-FIRST_PAGE = 16
-LARGEST_PAGE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +114,7 @@ class ClusterSource:
 
     def scan(self, name: str) -> Iterator[dict[str, Any]]:
         binds = {"@c": name}
-        streams = [self._remote_rows(p, _SCAN, binds) for p in self._holders(name)]
+        streams = self._streams(self._holders(name), _SCAN, binds)
         if self._local.has_collection(name):
             streams.append(self._local.scan(name))
         return heapq.merge(*streams, key=_key_order)
@@ -130,7 +128,7 @@ class ClusterSource:
         descending: bool = False,
     ) -> Iterator[dict[str, Any]]:
         text, binds = _range_query(name, field, low, high, descending)
-        streams = [self._remote_rows(peer, text, binds) for peer in self._holders(name)]
+        streams = self._streams(self._holders(name), text, binds)
         if self._local.has_collection(name):
             streams.append(self._local_rows(text, binds))
         order = _field_order(field)
@@ -139,10 +137,7 @@ class ClusterSource:
     def aggregate(self, name: str, query: PartialQuery) -> Iterator[list[Any]]:
         """Return every shard's partial groups for a pushed-down COLLECT."""
         binds = dict(query.binds)
-        streams = [
-            self._remote_rows(peer, query.text, binds, LARGEST_PAGE)
-            for peer in self._holders(name)
-        ]
+        streams = self._streams(self._holders(name), query.text, binds, LARGEST_PAGE)
         if self._local.has_collection(name):
             streams.append(self._local_rows(query.text, binds))
         return itertools.chain.from_iterable(streams)
@@ -174,9 +169,7 @@ class ClusterSource:
         )
         binds = {"@c": name, "q": vector, "k": k}
         page = max(FIRST_PAGE, min(k, LARGEST_PAGE))
-        streams = [
-            self._remote_rows(peer, text, binds, page) for peer in self._holders(name)
-        ]
+        streams = self._streams(self._holders(name), text, binds, page)
         if self._local.has_collection(name):
             streams.append(self._local_rows(text, binds))
         docs = list(itertools.chain.from_iterable(streams))
@@ -245,33 +238,23 @@ class ClusterSource:
 
         yield from compile_query(text).execute(self._local, binds)
 
-    def _remote_rows(
-        self, peer: Peer, text: str, binds: dict[str, Any], page: int = FIRST_PAGE
-    ) -> Iterator[Any]:
+    def _streams(
+        self,
+        peers: list[Peer],
+        text: str,
+        binds: dict[str, Any],
+        page: int = FIRST_PAGE,
+    ) -> list[Iterator[Any]]:
+        """The rows of a shard-local query on each peer, read ahead as one group."""
+        group = StreamGroup(self._pool, self._post_page)
         body: dict[str, Any] = {
             "query": text,
             "bindVars": binds,
             "namespace": self._namespace,
             "scope": "local",
             "use_cursor": True,
-            "batch_size": page,
         }
-        # Every shard's first page is requested at once; merging then waits for the
-        # slowest shard instead of the sum of all of them.
-        first = self._pool.submit(self._post_page, peer, dict(body))
-        return self._follow(peer, body, first)
-
-    def _follow(
-        self, peer: Peer, body: dict[str, Any], first: Future[dict[str, Any] | None]
-    ) -> Iterator[Any]:
-        page = first.result()
-        while page is not None:
-            yield from page["items"]
-            if not page.get("has_more"):
-                return
-            body["cursor"] = page["next_cursor"]
-            body["batch_size"] = min(LARGEST_PAGE, body["batch_size"] * 4)
-            page = self._post_page(peer, body)
+        return [group.open(peer, body, page) for peer in peers]
 
     def _post_page(self, peer: Peer, body: dict[str, Any]) -> dict[str, Any] | None:
         try:
