@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from themis.server.errors import BadRequest
+from themis.server.errors import BadRequest, StorageError
 from themis.server.storage import Delete, Op, Put, ReadView, Storage
 
 
@@ -80,3 +80,25 @@ def test_a_rejected_batch_leaves_its_neighbours_committed(storage: Storage) -> N
     assert storage.get("docs", b"b") is None
     assert storage.get("meta", b"a") == b"2"
     assert storage.get("meta", b"b") is None
+
+
+def test_stopped_writes_refuse_new_ones_and_keep_reads(storage: Storage) -> None:
+    storage.write([Put("docs", b"k", b"v")])
+    version = storage.version()
+
+    storage.stop_writes()
+
+    with pytest.raises(StorageError) as caught:
+        storage.write([Put("docs", b"k2", b"v")])
+    assert caught.value.message == (
+        "the storage takes no more writes: it is shutting down"
+    )
+    assert storage.get("docs", b"k") == b"v"
+    assert storage.version() == version
+
+
+def test_the_version_moves_with_every_write(storage: Storage) -> None:
+    before = storage.version()
+    storage.write([Put("docs", b"a", b"1")])
+    storage.write([Delete("docs", b"a")])
+    assert storage.version() == before + 2
