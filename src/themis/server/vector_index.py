@@ -360,12 +360,3 @@ class VectorIndex:
             bits = np.fromiter((k is not None for k in self._keys), dtype=bool)
             self._live_bits = np.packbits(bits, bitorder="little")
         return self._live_bits
-
-
-def score_of(metric: str, distance: float) -> float:
-    """The similarity reported beside a distance (larger is better)."""
-    if metric == "cosine":
-        return 1.0 - distance
-    if metric == "dot":
-        return -distance
-    return 1.0 / (1.0 + distance)
