@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +79,13 @@ def serve_command(
         tokens_file=tokens,
     )
     serve(config, ready=lambda: err_console.print(f"themis node on {config.url}"))
+    # The node has stopped and closed its storage. Leaving without the interpreter's
+    # own teardown keeps the HTTP server's native threads, which may still be winding
+    # down, from calling into an interpreter being torn down (an abort at exit).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command("health")
