@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from themis import BatchGetResult, BatchWriteResult
+from themis._core.batch_plan import BatchLimits
 
 from .fakes import FakeCluster, error
 
@@ -135,3 +136,21 @@ def test_missing_outcome_is_reported_not_dropped() -> None:
     client = cluster.client()
     result = client.batch_get("relational", "users", ["1"])
     assert result.errors == {"1": "shard 's0' reported no outcome for this key"}
+
+
+def test_put_chunks_respect_the_byte_limit_in_utf8() -> None:
+    cluster = FakeCluster(1)
+    client = cluster.client()
+    limit = 4096
+    client._session.batch_limits = BatchLimits(max_bytes=limit)
+    # Each document is 1,000 characters but 3,000 bytes of UTF-8.
+    docs = {str(i): {"text": "€" * 1000} for i in range(6)}
+
+    assert client.batch_put("relational", "users", docs).succeeded == list(docs)
+
+    bodies = [
+        len(request.content)
+        for request in cluster.requests
+        if request.url.path == "/batch/put"
+    ]
+    assert len(bodies) == 6 and all(size <= limit for size in bodies)

@@ -111,11 +111,11 @@ def batch_get(
 
 def batch_put(
     keys: BatchKeys,
-    texts: Mapping[str, str],
+    texts: Mapping[str, bytes],
     routes: BatchRoutes,
     limits: BatchLimits,
 ) -> Operation[BatchWriteResult]:
-    """Writes many entities; ``texts`` holds each uuid's document as JSON text."""
+    """Writes many entities; ``texts`` holds each uuid's document as UTF-8 JSON."""
     # Documents travel as JSON objects, so their encoded size is the text's size.
     size = BodySize(len(keys.table) + 20, {u: len(t) for u, t in texts.items()})
     outcomes = yield from _run(
@@ -293,7 +293,7 @@ def _put_chunk(
     keys: BatchKeys,
     chunk: Chunk,
     routes: BatchRoutes,
-    texts: Mapping[str, str],
+    texts: Mapping[str, bytes],
 ) -> Operation[Outcomes]:
     # A fragment is spliced into the body as a JSON object, not escaped as a string.
     items = [
@@ -307,7 +307,7 @@ def _put_chunk(
         uuid_of = keys.uuid_of()
         return (
             yield from _each(
-                keys, chunk, lambda key: _put_one(key, texts[uuid_of(key)])
+                keys, chunk, lambda key: _put_one(key, texts[uuid_of(key)].decode())
             )
         )
     return _write_outcomes(reply.object(), keys)

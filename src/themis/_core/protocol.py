@@ -23,6 +23,7 @@ __all__ = [
     "delete_edge",
     "delete_entity",
     "encode_blob",
+    "encode_document",
     "end_transaction",
     "entity_path",
     "get_entity",
@@ -79,9 +80,18 @@ def entity_path(key: str) -> str:
 
 def encode_blob(doc: Mapping[str, Any]) -> str:
     """Encodes a document as the JSON text the ``blob`` field carries."""
+    return encode_document(doc).decode()
+
+
+def encode_document(doc: Mapping[str, Any]) -> bytes:
+    """Encodes a document as UTF-8 JSON.
+
+    Raises:
+        TypeError: ``doc`` is not a mapping.
+    """
     if not isinstance(doc, Mapping):
         raise TypeError(f"a document must be a mapping, got {type(doc).__name__}")
-    return _json.dumps(doc).decode()
+    return _json.dumps(doc)
 
 
 def decode_blob(blob: Any, where: str) -> Any:

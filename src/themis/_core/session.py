@@ -91,7 +91,7 @@ class Session:
     ) -> Operation[BatchWriteResult]:
         """Writes many entities of one collection."""
         keys = batch_plan.BatchKeys.of(model, self.namespace, collection, docs)
-        texts = {uuid: protocol.encode_blob(docs[uuid]) for uuid in keys.uuids}
+        texts = {uuid: protocol.encode_document(docs[uuid]) for uuid in keys.uuids}
         return batch.batch_put(keys, texts, self.batch_routes, self.batch_limits)
 
     def batch_delete(
