@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from themis.server.errors import BadRequest
-from themis.server.keys import parse_key, storage_keys
+from themis.server.keys import _one_table, parse_key, storage_keys
 
 GOOD = [
     "relational.default.users:1",
@@ -87,3 +89,35 @@ def test_mixed_or_malformed_batches_take_the_per_key_path(keys: list[str]) -> No
         except BadRequest as exc:
             expected_errors[position] = exc.message
     assert (stored, errors) == (expected, expected_errors)
+
+
+_PK = st.text(
+    alphabet=st.sampled_from(["a", "b", ":", ".", " ", "é", "%", "2", "u", "s"]),
+    max_size=8,
+)
+_TABLE = st.sampled_from(["users", "relational.default.users", "u", "a.b", "s:"])
+
+
+@given(st.lists(st.tuples(_TABLE, _PK), min_size=1, max_size=12))
+def test_any_batch_of_keys_matches_parse_key_one_by_one(
+    parts: list[tuple[str, str]],
+) -> None:
+    # Mostly one-table batches with awkward primary keys: colons, the table's own
+    # name, empty ones; every outcome must equal checking each key on its own.
+    keys = [f"{table}:{pk}" for table, pk in parts]
+    expected_errors: dict[int, str] = {}
+    expected: list[bytes] = []
+    for position, key in enumerate(keys):
+        try:
+            expected.append(parse_key(key).storage())
+        except BadRequest as exc:
+            expected_errors[position] = exc.message
+    assert storage_keys(keys) == (expected, expected_errors)
+
+
+def test_a_one_table_batch_takes_the_bulk_path_with_the_same_result() -> None:
+    keys = [f"relational.default.users:{i:06}" for i in range(3000)]
+    keys.append("relational.default.users:x:relational.default.users:y")
+    expected = [parse_key(key).storage() for key in keys]
+    assert _one_table(keys) == expected
+    assert storage_keys(keys) == (expected, {})

@@ -9,7 +9,7 @@ dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -70,10 +70,15 @@ class Outcomes:
     failed: dict[str, str] = field(default_factory=dict)
     #: Whether every key of the chunk is known to have exactly one outcome.
     checked: bool = False
+    #: Found documents not yet in ``found``: uuids and their documents, in order.
+    aligned: tuple[Sequence[str], list[Any]] | None = None
 
     def merge(self, other: Outcomes) -> None:
         """Adds another chunk's outcomes."""
         self.found.update(other.found)
+        if other.aligned is not None:
+            # Pairs go straight into ``found``; no dict is built for the chunk.
+            self.found.update(zip(*other.aligned, strict=True))
         self.done.update(other.done)
         self.missing.update(other.missing)
         self.failed.update(other.failed)
@@ -89,7 +94,7 @@ def batch_get(
     """Reads many entities."""
     # Seeding the documents with every uuid keeps them in request order as the
     # shards' answers fill them in; the uuids without one are taken out after.
-    outcomes = Outcomes(found=dict.fromkeys(keys.uuids))
+    outcomes = Outcomes(found=keys.seed())
     yield from _run(
         keys,
         BodySize(len(keys.table) + 4),
@@ -259,6 +264,9 @@ def _positional_outcomes(payload: dict[str, Any], chunk: Chunk) -> Outcomes:
             f"expected {len(uuids)} documents from shard {chunk.shard_id!r}, "
             f"received {len(documents)}"
         )
+    if not (payload.get("missing") or payload.get("errors") or None in documents):
+        # The usual answer: every key found.
+        return Outcomes(checked=True, aligned=(uuids, documents))
     outcomes = Outcomes(found=dict(zip(uuids, documents, strict=True)), checked=True)
     try:
         for position in payload.get("missing") or ():
