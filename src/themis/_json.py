@@ -8,6 +8,7 @@ library instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -36,8 +37,18 @@ def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except TypeError:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        text = json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), default=_plain_value
+        )
         return text.encode()
+
+
+def _plain_value(value: Any) -> Any:
+    # Any mapping is written as the JSON object it stands for; other unknown
+    # values as their text.
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 def _reject_constant(name: str) -> Any:

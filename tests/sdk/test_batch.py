@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import httpx
 import pytest
 
@@ -154,3 +156,42 @@ def test_put_chunks_respect_the_byte_limit_in_utf8() -> None:
         if request.url.path == "/batch/put"
     ]
     assert len(bodies) == 6 and all(size <= limit for size in bodies)
+
+
+def test_put_chunks_of_uneven_documents_are_cut_until_each_fits() -> None:
+    cluster = FakeCluster(1)
+    client = cluster.client()
+    limit = 4096
+    client._session.batch_limits = BatchLimits(max_bytes=limit)
+    docs = {str(i): {"text": "x" * (3000 if i % 5 == 0 else 10)} for i in range(40)}
+
+    assert client.batch_put("relational", "users", docs).succeeded == list(docs)
+
+    bodies = [r.content for r in cluster.requests if r.url.path == "/batch/put"]
+    assert all(len(body) <= limit for body in bodies)
+    assert sum(body.count(b'"key"') for body in bodies) == len(docs)
+    assert client.get("relational", "users", "35") == docs["35"]
+
+
+def test_put_keeps_documents_orjson_cannot_write_exact() -> None:
+    cluster = FakeCluster(2)
+    client = cluster.client()
+    docs = {
+        "big": {"n": 2**70, "neg": -(2**65)},
+        "proxy": MappingProxyType({"a": [1, {"b": None}]}),
+        "plain": {"s": "é"},
+    }
+
+    assert client.batch_put("relational", "users", docs).succeeded == list(docs)
+
+    found = client.batch_get("relational", "users", list(docs)).found
+    assert found == {uuid: dict(doc) for uuid, doc in docs.items()}
+
+
+def test_put_refuses_a_document_that_is_no_mapping_before_sending() -> None:
+    cluster = FakeCluster(1)
+    client = cluster.client()
+    cluster.requests.clear()
+    with pytest.raises(TypeError, match="a document must be a mapping, got list"):
+        client.batch_put("relational", "users", {"a": {"x": 1}, "b": [1, 2]})  # type: ignore[dict-item]
+    assert [r for r in cluster.requests if "/batch/" in r.url.path] == []

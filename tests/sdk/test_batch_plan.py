@@ -21,13 +21,13 @@ def test_plan_chunks_by_count_and_bytes() -> None:
     assert huge == [Chunk("s0", ("x",))]
 
 
-def test_plan_counts_document_bytes() -> None:
+def test_plan_counts_each_uuid_bytes_once_the_bound_is_over() -> None:
     one = Topology(1, (Shard("s0", "http://a"),))
-    keys = BatchKeys("t", ("a", "b", "c"))
-    size = BodySize(0, {"a": 9, "b": 1, "c": 9})
+    keys = BatchKeys("t", ("a" * 9, "b", "c" * 9))
+    size = BodySize(0)
+    assert size.bound(keys.uuids) == 27
     chunks = plan(one, keys, size, BatchLimits(max_bytes=12))
-    assert chunks == [Chunk("s0", ("a", "b")), Chunk("s0", ("c",))]
-    assert size.bound(["a", "b"]) == 12
+    assert chunks == [Chunk("s0", ("a" * 9, "b")), Chunk("s0", ("c" * 9,))]
 
 
 def test_batch_keys_validate_and_drop_repeats() -> None:

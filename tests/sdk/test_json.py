@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+from types import MappingProxyType
 
 import pytest
 
@@ -33,3 +35,9 @@ def test_ordinary_numbers_and_digit_strings() -> None:
 def test_constants_are_refused_on_the_exact_path() -> None:
     with pytest.raises(ValueError, match="expected a JSON number, received 'NaN'"):
         _json.loads(b"[NaN, 12345678901234567890123]")
+
+
+def test_mappings_that_are_not_dicts_are_written_as_objects() -> None:
+    doc = MappingProxyType({"n": 2**70, "inner": MappingProxyType({"a": 1})})
+    assert _json.loads(_json.dumps(doc)) == {"n": 2**70, "inner": {"a": 1}}
+    assert _json.dumps({"price": Decimal("1.50")}) == b'{"price":"1.50"}'

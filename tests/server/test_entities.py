@@ -113,6 +113,8 @@ def test_batch_put_keeps_good_items_and_reports_bad_ones(http: httpx.Client) -> 
         {"key": "users:x", "blob": "[1, 2]"},
         {"key": "nocolon", "blob": "{}"},
         42,
+        {"key": "users:../y", "doc": [1]},
+        {"key": "users:z", "doc": "{}"},
     ]
 
     response = http.post("/batch/put", json={"items": items})
@@ -124,10 +126,20 @@ def test_batch_put_keeps_good_items_and_reports_bad_ones(http: httpx.Client) -> 
             "received list",
             "nocolon": "Key must be in format 'table:pk', received 'nocolon'",
             "#3": "expected item 3 to be an object with 'key' and 'blob', received int",
+            "users:../y": "invalid entity key: '..' is not allowed in keys, "
+            "received 'users:../y'",
+            "users:z": "expected 'doc' of 'users:z' to be a JSON object, received str",
         },
     }
     assert http.get(f"/entities/{good}").status_code == 200
     assert http.get("/entities/users:x").status_code == 404
+    assert list(response.json()["failed"]) == [
+        "users:x",
+        "nocolon",
+        "#3",
+        "users:../y",
+        "users:z",
+    ]
 
 
 def test_batch_delete_separates_missing_keys(http: httpx.Client) -> None:

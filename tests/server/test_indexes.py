@@ -60,7 +60,7 @@ def store(tmp_path: Path) -> Iterator[tuple[Storage, DocumentStore, IndexCatalog
 
 
 def _put(documents: DocumentStore, key: str, doc: dict[str, Any]) -> None:
-    asyncio.run(documents.put_many([(parse_key(key), _json.dumps(doc))]))
+    asyncio.run(documents.put_many([(parse_key(key).storage(), _json.dumps(doc))]))
 
 
 def _keys(

@@ -24,7 +24,7 @@ def node(tmp_path: Path) -> Iterator[NodeState]:
 
 
 def _put(node: NodeState, key: str, blob: str) -> None:
-    asyncio.run(node.documents.put_many([(parse_key(key), blob.encode())]))
+    asyncio.run(node.documents.put_many([(parse_key(key).storage(), blob.encode())]))
 
 
 def _query(node: NodeState, text: str, **binds: Any) -> list[Any]:
@@ -87,7 +87,7 @@ def test_broad_equality_gives_way_to_ordered_reads_with_equal_results(
 ) -> None:
     items = [
         (
-            parse_key(f"items:{i:05}"),
+            parse_key(f"items:{i:05}").storage(),
             f'{{"cat": "c{i % 2}", "score": {i % 97}}}'.encode(),
         )
         for i in range(2500)

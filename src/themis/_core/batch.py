@@ -116,18 +116,18 @@ def batch_get(
 
 def batch_put(
     keys: BatchKeys,
-    texts: Mapping[str, bytes],
+    docs: Mapping[str, Mapping[str, Any]],
     routes: BatchRoutes,
     limits: BatchLimits,
 ) -> Operation[BatchWriteResult]:
-    """Writes many entities; ``texts`` holds each uuid's document as UTF-8 JSON."""
-    # Documents travel as JSON objects, so their encoded size is the text's size.
-    size = BodySize(len(keys.table) + 20, {u: len(t) for u, t in texts.items()})
+    """Writes many entities; ``docs`` maps each uuid to its document."""
+    # Chunks are planned by count; each body is then encoded whole and measured,
+    # which costs far less than encoding every document on its own to size it.
     outcomes = yield from _run(
         keys,
-        size,
+        BodySize(len(keys.table) + 20),
         limits,
-        lambda topology, chunk: _put_chunk(topology, keys, chunk, routes, texts),
+        lambda topology, chunk: _put_chunk(topology, keys, chunk, routes, docs, limits),
         Outcomes(),
     )
     return _write_result(keys, outcomes)
@@ -194,7 +194,7 @@ def _write_result(keys: BatchKeys, outcomes: Outcomes) -> BatchWriteResult:
     return result
 
 
-def _batch_call(path: str, chunk: Chunk, body: dict[str, Any]) -> Call:
+def _batch_call(path: str, chunk: Chunk, body: Any) -> Call:
     return Call("POST", path, body=body, shard_id=chunk.shard_id, accept=_MISSING_ROUTE)
 
 
@@ -203,7 +203,7 @@ def _try_batch(
     chunk: Chunk,
     routes: BatchRoutes,
     path: str,
-    body: dict[str, Any],
+    body: Any,
 ) -> Operation[Reply | None]:
     """Sends the batch request; ``None`` means the node lacks the route.
 
@@ -301,24 +301,66 @@ def _put_chunk(
     keys: BatchKeys,
     chunk: Chunk,
     routes: BatchRoutes,
-    texts: Mapping[str, bytes],
+    docs: Mapping[str, Mapping[str, Any]],
+    limits: BatchLimits,
 ) -> Operation[Outcomes]:
-    # A fragment is spliced into the body as a JSON object, not escaped as a string.
-    items = [
-        {"key": key, "doc": orjson.Fragment(texts[uuid])}
-        for key, uuid in zip(keys.wire_keys(chunk.uuids), chunk.uuids, strict=True)
-    ]
+    body = _put_body(keys, chunk.uuids, docs)
+    if len(body) > limits.max_bytes and len(chunk.uuids) > 1:
+        pieces = len(body) // limits.max_bytes + 1
+        return (
+            yield from _put_parts(topology, keys, chunk, routes, docs, limits, pieces)
+        )
     reply = yield from _try_batch(
-        topology, chunk, routes, "/batch/put", {"items": items}
+        topology, chunk, routes, "/batch/put", orjson.Fragment(body)
     )
     if reply is None:
         uuid_of = keys.uuid_of()
         return (
-            yield from _each(
-                keys, chunk, lambda key: _put_one(key, texts[uuid_of(key)].decode())
-            )
+            yield from _each(keys, chunk, lambda key: _put_one(key, docs[uuid_of(key)]))
         )
     return _write_outcomes(reply.object(), keys)
+
+
+def _put_parts(
+    topology: Topology,
+    keys: BatchKeys,
+    chunk: Chunk,
+    routes: BatchRoutes,
+    docs: Mapping[str, Mapping[str, Any]],
+    limits: BatchLimits,
+    pieces: int,
+) -> Operation[Outcomes]:
+    """Sends a chunk whose body is over the byte limit as ``pieces`` smaller ones."""
+    uuids = chunk.uuids
+    size = -(-len(uuids) // pieces)
+    outcomes = Outcomes()
+    for start in range(0, len(uuids), size):
+        part = Chunk(chunk.shard_id, uuids[start : start + size])
+        outcomes.merge(
+            (yield from _put_chunk(topology, keys, part, routes, docs, limits))
+        )
+    return outcomes
+
+
+def _put_body(
+    keys: BatchKeys, uuids: Sequence[str], docs: Mapping[str, Mapping[str, Any]]
+) -> bytes:
+    wire_keys = keys.wire_keys(uuids)
+    values: list[Any] = [docs[uuid] for uuid in uuids]
+    try:
+        return _items_body(wire_keys, values)
+    except TypeError:
+        # Integers beyond 64 bits, or values orjson cannot write: each document
+        # then goes through the exact encoder and is spliced in as a fragment.
+        texts = [orjson.Fragment(protocol.encode_document(doc)) for doc in values]
+        return _items_body(wire_keys, texts)
+
+
+def _items_body(wire_keys: list[str], values: list[Any]) -> bytes:
+    items = [
+        {"key": key, "doc": value} for key, value in zip(wire_keys, values, strict=True)
+    ]
+    return orjson.dumps({"items": items})
 
 
 def _delete_chunk(
@@ -386,7 +428,8 @@ def _get_one(key: str) -> Operation[tuple[Status, Any]]:
     return (Status.MISSING, None) if doc is None else (Status.FOUND, doc)
 
 
-def _put_one(key: str, text: str) -> Operation[tuple[Status, Any]]:
+def _put_one(key: str, doc: Mapping[str, Any]) -> Operation[tuple[Status, Any]]:
+    text = protocol.encode_document(doc).decode()
     reply: Reply = yield protocol.ROUTED.call(
         "PUT", protocol.entity_path(key), key, body={"blob": text}
     )

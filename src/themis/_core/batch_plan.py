@@ -6,7 +6,7 @@ request body; the per-key work stays a few string operations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,22 +91,17 @@ class BodySize:
 
     Attributes:
         overhead: Bytes every key takes besides its uuid (table, quotes, fields).
-        extra: Further bytes per uuid, such as its document's text.
     """
 
     overhead: int
-    extra: Mapping[str, int] | None = None
 
     def of(self, uuid: str) -> int:
         """The bytes one uuid takes."""
-        extra = self.extra[uuid] if self.extra is not None else 0
-        return len(uuid) + self.overhead + extra
+        return len(uuid) + self.overhead
 
     def bound(self, uuids: Sequence[str]) -> int:
         """An upper bound of the bytes all ``uuids`` take together."""
-        if self.extra is None:
-            return len(uuids) * (max(map(len, uuids)) + self.overhead)
-        return sum(map(self.of, uuids))
+        return len(uuids) * (max(map(len, uuids)) + self.overhead)
 
 
 def plan(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -92,6 +92,18 @@ def encode_document(doc: Mapping[str, Any]) -> bytes:
     if not isinstance(doc, Mapping):
         raise TypeError(f"a document must be a mapping, got {type(doc).__name__}")
     return _json.dumps(doc)
+
+
+def check_documents(docs: Iterable[Any]) -> None:
+    """Checks that every document is a mapping before any is sent.
+
+    Raises:
+        TypeError: A document is not a mapping.
+    """
+    # A batch usually holds one or two types of document; each is checked once.
+    for kind in set(map(type, docs)):
+        if not issubclass(kind, Mapping):
+            raise TypeError(f"a document must be a mapping, got {kind.__name__}")
 
 
 def decode_blob(blob: Any, where: str) -> Any:

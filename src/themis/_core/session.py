@@ -91,8 +91,8 @@ class Session:
     ) -> Operation[BatchWriteResult]:
         """Writes many entities of one collection."""
         keys = batch_plan.BatchKeys.of(model, self.namespace, collection, docs)
-        texts = {uuid: protocol.encode_document(docs[uuid]) for uuid in keys.uuids}
-        return batch.batch_put(keys, texts, self.batch_routes, self.batch_limits)
+        protocol.check_documents(docs.values())
+        return batch.batch_put(keys, docs, self.batch_routes, self.batch_limits)
 
     def batch_delete(
         self, model: str, collection: str, uuids: Iterable[str]

@@ -60,9 +60,9 @@ class DocumentStore:
         """The stored blob of one document, or None."""
         return self.storage.get("docs", key.storage())
 
-    async def put_many(self, items: Sequence[tuple[DocKey, bytes]]) -> None:
-        """Store documents atomically; durable when this returns."""
-        ops = [Put("docs", key.storage(), blob) for key, blob in items]
+    async def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """Store ``(storage key, blob)`` pairs atomically; durable when this returns."""
+        ops = [Put("docs", key, blob) for key, blob in items]
         await self.storage.write_async(ops)
 
     async def delete_many(self, keys: Sequence[DocKey]) -> list[bool]:

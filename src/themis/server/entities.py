@@ -115,17 +115,35 @@ def _by_key(
 async def batch_put(request: Request) -> Response:
     items = field(await read_object(request), "items", list)
     _check_size(len(items))
-    valid: list[tuple[DocKey, bytes]] = []
-    failed: dict[str, str] = {}
+    failed: dict[int, tuple[str, str]] = {}
+    positions: list[int] = []
+    keys: list[str] = []
     for position, item in enumerate(items):
         try:
-            valid.append(_batch_item(item, position))
+            keys.append(_item_key(item, position))
+            positions.append(position)
         except ServerError as exc:
-            failed[_item_label(item, position)] = exc.message
+            failed[position] = (_item_label(item, position), exc.message)
+    # Keys are checked together first, so a bad key is reported before a bad document.
+    stored, invalid = storage_keys(keys)
+    valid: list[tuple[str, bytes, bytes]] = []
+    stored_keys = iter(stored)
+    for index, (position, key) in enumerate(zip(positions, keys, strict=True)):
+        if index in invalid:
+            failed[position] = (key, invalid[index])
+            continue
+        try:
+            valid.append((key, next(stored_keys), _item_blob(items[position], key)))
+        except ServerError as exc:
+            failed[position] = (key, exc.message)
     if valid:
-        await _write(request, valid)
-    succeeded = [key.wire for key, _ in valid]
-    return json_response({"succeeded": succeeded, "failed": failed})
+        await _write_stored(request, valid)
+    return json_response(
+        {
+            "succeeded": [key for key, _, _ in valid],
+            "failed": dict(failed[position] for position in sorted(failed)),
+        }
+    )
 
 
 async def batch_delete(request: Request) -> Response:
@@ -160,11 +178,22 @@ def _reader(request: Request) -> Iterator[ReadView]:
         close()
 
 
+async def _write_stored(
+    request: Request, items: list[tuple[str, bytes, bytes]]
+) -> None:
+    """Writes ``(wire key, storage key, blob)`` items, in the transaction if any."""
+    if transaction_of(request) is not None:
+        await _write(request, [(parse_key(key), blob) for key, _, blob in items])
+        return
+    node = node_of(request)
+    await node.documents.put_many([(stored, blob) for _, stored, blob in items])
+
+
 async def _write(request: Request, items: list[tuple[DocKey, bytes]]) -> None:
     node = node_of(request)
     txn = transaction_of(request)
     if txn is None:
-        await node.documents.put_many(items)
+        await node.documents.put_many([(key.storage(), blob) for key, blob in items])
         return
     for key, _ in items:
         _check_owned(node, key)
@@ -215,24 +244,28 @@ def _check_size(count: int) -> None:
         )
 
 
-def _batch_item(item: Any, position: int) -> tuple[DocKey, bytes]:
+def _item_key(item: Any, position: int) -> str:
     if not isinstance(item, dict):
         raise BadRequest(
             f"expected item {position} to be an object with 'key' and 'blob', "
             f"received {type(item).__name__}"
         )
-    key = parse_key(field(item, "key", str))
+    key: str = field(item, "key", str)
+    return key
+
+
+def _item_blob(item: dict[str, Any], key: str) -> bytes:
     if "doc" in item:
-        return key, _document_text(item["doc"], key)
+        return _document_text(item["doc"], key)
     if "blob" not in item:
-        raise BadRequest(f"missing required field 'blob' (or 'doc') for {key.wire!r}")
-    return key, parse_blob(item["blob"], key.wire)
+        raise BadRequest(f"missing required field 'blob' (or 'doc') for {key!r}")
+    return parse_blob(item["blob"], key)
 
 
-def _document_text(doc: Any, key: DocKey) -> bytes:
+def _document_text(doc: Any, key: str) -> bytes:
     if not isinstance(doc, dict):
         raise BadRequest(
-            f"expected 'doc' of {key.wire!r} to be a JSON object, "
+            f"expected 'doc' of {key!r} to be a JSON object, "
             f"received {type(doc).__name__}"
         )
     return _json.dumps(doc)
