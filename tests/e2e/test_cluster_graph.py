@@ -186,3 +186,21 @@ def test_hybrid_query_matches_one_node(graph: Graph) -> None:
     expected = graph.single.query(aql, params=params).items
     assert len(expected) == 8
     assert graph.sharded.query(aql, params=params).items == expected
+
+
+def test_aql_paths_and_documents_match_one_node(graph: Graph) -> None:
+    walk = (
+        f"FOR v, e, p IN 1..3 OUTBOUND @start {graph.edge_collection} "
+        "RETURN [v._id, v.group, e._id, LENGTH(p.vertices)]"
+    )
+    walked = 0
+    for start in random.Random(3).sample(graph.vertices, 4):
+        expected = graph.single.query(walk, params={"start": start}).items
+        assert graph.sharded.query(walk, params={"start": start}).items == expected
+        walked += len(expected)
+    assert walked > 20
+    ids = [*graph.vertices, f"{graph.vertices[0]}-missing", "no key"]
+    read = "RETURN DOCUMENT(@ids)[*]._id"
+    found = graph.sharded.query(read, params={"ids": ids}).items
+    assert found == graph.single.query(read, params={"ids": ids}).items
+    assert found == [graph.vertices]

@@ -90,7 +90,7 @@ class Traversal:
                 yield step
             if depth >= high or self._pruned(step, frame, ctx):
                 continue
-            children = []
+            taken = []
             for edge, other in neighbours(step.ids[-1]):
                 if unique_edges == "path" and _repeats(step.edges, edge):
                     continue
@@ -100,8 +100,13 @@ class Traversal:
                     if other in seen:
                         continue
                     seen.add(other)
-                doc = ctx.source.document(other)
-                children.append((step.extend(edge, other, doc), depth + 1))
+                taken.append((edge, other))
+            # One read for all of a vertex's neighbours: one request per shard.
+            docs = ctx.source.documents([other for _, other in taken])
+            children = [
+                (step.extend(edge, other, doc), depth + 1)
+                for (edge, other), doc in zip(taken, docs, strict=True)
+            ]
             pending.extend(children if breadth else reversed(children))
 
     def _depth(self, frame: Frame, ctx: Context) -> tuple[int, int]:
@@ -137,8 +142,8 @@ class ShortestPath:
             if found is None:
                 continue
             vertices, edges = found
-            for position, vertex in enumerate(vertices):
-                doc = ctx.source.document(vertex)
+            docs = ctx.source.documents(vertices)
+            for position, doc in enumerate(docs):
                 edge = edges[position - 1] if position else None
                 yield (*frame, doc, edge)[: len(frame) + self.width]
 
@@ -168,7 +173,7 @@ class KShortestPaths:
         for frame in rows:
             origin, target, neighbours, weight = _path_search(self, frame, ctx)
             for cost, vertices, edges in _yen(origin, target, neighbours, weight):
-                docs = [ctx.source.document(v) for v in vertices]
+                docs = ctx.source.documents(vertices)
                 yield (*frame, {"edges": edges, "vertices": docs, "weight": cost})
 
     def describe(self, ctx: Context) -> dict[str, Any]:

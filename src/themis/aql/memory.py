@@ -83,6 +83,10 @@ class MemorySource:
         """Return the document with ``_id`` `doc_id`, or None."""
         return self._ids.get(doc_id)
 
+    def documents(self, doc_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Return the documents with the ``_id`` values `doc_ids`, None where absent."""
+        return [self._ids.get(doc_id) for doc_id in doc_ids]
+
     def edges(
         self, vertex_id: str, direction: Direction, collection: str | None
     ) -> Iterator[dict[str, Any]]:

@@ -73,6 +73,13 @@ class DataSource(Protocol):
         """Return the document whose ``_id`` is `doc_id`, or None."""
         ...
 
+    def documents(self, doc_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Return the documents whose ``_id`` values are `doc_ids`, in order.
+
+        A sharded source reads each shard's documents in one request.
+        """
+        ...
+
     def edges(
         self, vertex_id: str, direction: Direction, collection: str | None
     ) -> Iterator[dict[str, Any]]:

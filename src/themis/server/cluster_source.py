@@ -34,7 +34,7 @@ from themis.aql._pushdown import PartialQuery
 from themis.aql._values import sort_key
 from themis.server.documents import decode_document
 from themis.server.errors import ServerError, Unavailable
-from themis.server.keys import parse_key
+from themis.server.keys import DocKey, parse_key
 from themis.server.query_source import SnapshotSource
 from themis.server.shard_streams import FIRST_PAGE, LARGEST_PAGE, StreamGroup
 
@@ -178,24 +178,53 @@ class ClusterSource:
         return docs[:k]
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
-        try:
-            key = parse_key(doc_id)
-        except ServerError:
-            return None
-        owner = _routing.owner(self._shard_ids, _routing.routing_key(key.wire))
-        if owner == self._local_id:
-            return self._local.document(doc_id)
+        return self.documents([doc_id])[0]
+
+    def documents(self, doc_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        found: list[dict[str, Any] | None] = [None] * len(doc_ids)
+        by_owner: dict[str, list[tuple[int, DocKey]]] = {}
+        for position, doc_id in enumerate(doc_ids):
+            try:
+                key = parse_key(doc_id)
+            except ServerError:
+                continue
+            owner = _routing.owner(self._shard_ids, _routing.routing_key(key.wire))
+            by_owner.setdefault(owner, []).append((position, key))
+        for owner, wanted in by_owner.items():
+            keys = [key for _, key in wanted]
+            docs = (
+                self._local.documents([key.wire for key in keys])
+                if owner == self._local_id
+                else self._peer_documents(owner, keys)
+            )
+            for (position, _), doc in zip(wanted, docs, strict=True):
+                found[position] = doc
+        return found
+
+    def _peer_documents(
+        self, owner: str, keys: list[DocKey]
+    ) -> list[dict[str, Any] | None]:
+        """Reads documents from the shard that owns them, in one request."""
         peer = next((p for p in self._peers if p.shard_id == owner), None)
         if peer is None:
-            return None
-        try:
-            response = self._http.get(f"{peer.url}/entities/{key.wire}")
-        except httpx.HTTPError as exc:
-            self._failures.handle(peer, exc)
-            return None
-        if response.status_code != 200:
-            return None
-        return decode_document(key, response.json()["blob"].encode())
+            return [None] * len(keys)
+        texts: list[str | None] = []
+        for start in range(0, len(keys), _DOCUMENTS_PER_REQUEST):
+            part = keys[start : start + _DOCUMENTS_PER_REQUEST]
+            body = {"keys": [key.wire for key in part], "positional": True}
+            try:
+                response = self._http.post(
+                    f"{peer.url}/batch/get", content=_json.dumps(body)
+                )
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                self._failures.handle(peer, exc)
+                return [None] * len(keys)
+            texts += _json.loads(response.content)["documents"]
+        return [
+            None if text is None else decode_document(key, text.encode())
+            for key, text in zip(keys, texts, strict=True)
+        ]
 
     def edges(
         self, vertex_id: str, direction: str, collection: str | None
@@ -303,6 +332,8 @@ class ShardQueryError(ServerError, SourceFailure):
 
 
 _SCAN = "FOR d IN @@c RETURN d"
+# Documents read from one shard per /batch/get, well under its limit of keys.
+_DOCUMENTS_PER_REQUEST = 5000
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

@@ -118,6 +118,9 @@ class SnapshotSource:
         blob = self._view.get("docs", key.storage())
         return None if blob is None else decode_document(key, blob)
 
+    def documents(self, doc_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        return [self.document(doc_id) for doc_id in doc_ids]
+
     def edges(
         self, vertex_id: str, direction: str, collection: str | None
     ) -> Iterator[dict[str, Any]]:

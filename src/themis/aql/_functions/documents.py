@@ -101,12 +101,12 @@ def _document(source: DataSource, first: Any, second: Any = None) -> Any:
         collection = to_string(first)
         keys = second if isinstance(second, list) else [second]
         ids = [k if ":" in to_string(k) else f"{collection}:{k}" for k in keys]
-        found = [source.document(to_string(i)) for i in ids]
+        found = source.documents([to_string(i) for i in ids])
         if isinstance(second, list):
             return [doc for doc in found if doc is not None]
         return found[0]
     if isinstance(first, list):
-        docs = (source.document(to_string(i)) for i in first)
+        docs = source.documents([to_string(i) for i in first])
         return [doc for doc in docs if doc is not None]
     if isinstance(first, dict):
         first = first.get("_id")
