@@ -8,6 +8,7 @@ library instead.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,18 +21,88 @@ _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 19
 # The largest object Python's small-object allocator serves.
 _SMALL_OBJECT = 512
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_CURLY_TO_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 
 
-def loads(data: bytes | str) -> Any:
+def loads(data: bytes | str, *, max_depth: int | None = None) -> Any:
     """Decode JSON text, keeping integers of any size exact.
 
+    Args:
+        data: The text.
+        max_depth: The deepest nesting of arrays and objects accepted, if limited.
+
     Raises:
-        ValueError: the text is not valid JSON.
+        ValueError: the text is not valid JSON, holds a lone UTF-16 surrogate, or is
+            nested deeper than ``max_depth``.
     """
     raw = data.encode() if isinstance(data, str) else data
     if _LONG_RUN in raw.translate(_DIGITS_TO_ZERO):
-        return json.loads(raw, parse_constant=_reject_constant)
-    return orjson.loads(raw)
+        value = _exact(raw)
+    else:
+        value = orjson.loads(raw)
+    if max_depth is not None and _nesting(raw, value, max_depth) > max_depth:
+        raise ValueError(
+            f"expected arrays and objects nested at most {max_depth} levels deep, "
+            f"received more levels"
+        )
+    return value
+
+
+def _exact(raw: bytes) -> Any:
+    """Decodes with the standard library, which keeps long integers exact."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(
+            "expected JSON nested fewer than 1000 levels deep, received more levels"
+        ) from None
+    if _SURROGATE_ESCAPE.search(raw) is not None:
+        # orjson refuses lone surrogates; here only writing the value finds them.
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError(
+                "expected text of valid Unicode, received a lone UTF-16 surrogate "
+                "escape"
+            ) from None
+    return value
+
+
+def _nesting(raw: bytes, value: Any, limit: int) -> int:
+    """The nesting depth of ``value`` (decoded from ``raw``), or a bound over ``limit``.
+
+    Text with few brackets is shallow. Otherwise the brackets alone are peeled one
+    level per C-speed pass; brackets inside strings can leave that inconclusive, and
+    only then is the value itself walked.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return 0
+    brackets = raw.translate(_CURLY_TO_SQUARE, _NOT_BRACKETS)
+    for depth in range(limit + 1):
+        if not brackets:
+            return depth
+        inner = brackets.replace(b"[]", b"")
+        if len(inner) == len(brackets):
+            break
+        brackets = inner
+    return _walk_depth(value, limit)
+
+
+def _walk_depth(value: Any, limit: int) -> int:
+    deepest = 0
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            if depth > limit:
+                return depth
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth) for child in children)
+    return deepest
 
 
 def dumps(value: Any) -> bytes:
@@ -39,14 +110,23 @@ def dumps(value: Any) -> bytes:
     try:
         text = orjson.dumps(value)
     except TypeError:
-        exact = json.dumps(
-            value, ensure_ascii=False, separators=(",", ":"), default=_plain_value
-        )
-        return exact.encode()
+        return _exact_text(value)
     # orjson's output lives in a block from the system allocator; thousands of small
     # ones kept alive at once (a batch's documents until their commit) cost several
     # times the encoding itself, where copies in Python's small-object pool do not.
     return bytes(memoryview(text)) if len(text) <= _SMALL_OBJECT else text
+
+
+def _exact_text(value: Any) -> bytes:
+    try:
+        text = json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), default=_plain_value
+        )
+        return text.encode()
+    except RecursionError:
+        raise ValueError("cannot write JSON nested this deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("cannot write a lone UTF-16 surrogate as JSON") from None
 
 
 def _plain_value(value: Any) -> Any:

@@ -136,12 +136,172 @@ def test_bad_request_gets_clear_error(
 
 
 def test_overlong_key_is_rejected(http: httpx.Client) -> None:
-    key = "users:" + "k" * 1100
+    key = "users:" + "k" * 520
     response = http.get(f"/entities/{key}")
     assert response.status_code == 400
     assert response.json()["message"] == (
-        "invalid entity key: expected at most 1024 bytes, received 1106 bytes"
+        "invalid entity key: expected at most 500 bytes, received 526 bytes"
     )
+
+
+def test_the_longest_key_fits_the_storage_engine(http: httpx.Client) -> None:
+    key = "users:" + "k" * 494
+    assert http.put(f"/entities/{key}", json={"blob": "{}"}).status_code == 201
+    assert http.get(f"/entities/{key}").json()["blob"] == "{}"
+
+
+BIG = "1" + "0" * 400  # beyond the float range; read exactly by the standard library
+DEEP = "[" * 129 + "]" * 129
+
+# Each request once answered 500 or 503; now each is refused as what it is.
+REFUSED = [
+    (
+        "GET",
+        "/entities/t:1",
+        None,
+        {"X-Transaction-Id": "\u00b2"},
+        "expected a transaction id (a non-negative integer)",
+    ),
+    (
+        "POST",
+        "/transaction/rollback",
+        '{"transaction_id": "' + "1" * 5000 + '"}',
+        {},
+        "expected a transaction id (a non-negative integer)",
+    ),
+    (
+        "POST",
+        "/entities",
+        '{"key": "t:\\ud800", "blob": "{}", "n": ' + BIG + "}",
+        {},
+        "Invalid JSON: expected text of valid Unicode, received a lone UTF-16",
+    ),
+    (
+        "PUT",
+        "/entities/t:2",
+        _json.dumps({"blob": '{"a": "\\udc00", "n": ' + BIG + "}"}).decode(),
+        {},
+        "'blob' of 't:2' is not valid JSON: expected text of valid Unicode",
+    ),
+    (
+        "POST",
+        "/batch/get",
+        '{"n": ' + BIG + ', "keys": ' + "[" * 3000 + "]" * 3000 + "}",
+        {},
+        "Invalid JSON: expected JSON nested fewer than 1000 levels deep",
+    ),
+    (
+        "POST",
+        "/transaction/begin",
+        '{"isolation": ' + DEEP + "}",
+        {},
+        "Invalid JSON: expected arrays and objects nested at most 128 levels deep",
+    ),
+    (
+        "PUT",
+        "/entities/t:3",
+        _json.dumps({"blob": '{"a": ' + DEEP + "}"}).decode(),
+        {},
+        "'blob' of 't:3' is not valid JSON: expected arrays and objects nested at most",
+    ),
+    (
+        "POST",
+        "/vector/search",
+        '{"collection": "vv", "vector": [' + BIG + ", 1]}",
+        {},
+        "invalid 'vector': expected finite numbers, received int 1000",
+    ),
+    (
+        "POST",
+        "/index/create",
+        '{"table": "t", "column": "a", "type": []}',
+        {},
+        "expected 'type' to be one of 'equality', 'range', received []",
+    ),
+    (
+        "POST",
+        "/index/drop",
+        '{"table": "t", "column": "a", "type": {}}',
+        {},
+        "expected 'type' to be one of 'equality', 'range', received {}",
+    ),
+    (
+        "POST",
+        "/query/aql",
+        '{"query": "RETURN 1", "use_cursor": true, "cursor": "a.\\u00e9"}',
+        {},
+        "invalid cursor: expected a token returned as 'next_cursor'",
+    ),
+    (
+        "POST",
+        "/vector/search",
+        '{"collection": "vv", "vector": [1, 2], "cursor": "\\u00b2.x"}',
+        {},
+        "invalid cursor: expected a 'next_cursor' this node issued",
+    ),
+    (
+        "POST",
+        "/graph",
+        _json.dumps({"name": "g" * 600, "edge_definitions": []}).decode(),
+        {},
+        "invalid name: expected at most 500 bytes, received 600 bytes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers", "message"), REFUSED)
+def test_inputs_that_once_broke_the_node_are_refused(
+    http: httpx.Client,
+    method: str,
+    path: str,
+    body: str | None,
+    headers: dict[str, str],
+    message: str,
+) -> None:
+    if path.startswith("/vector/"):
+        seed = {"collection": "vv", "items": [{"pk": "a", "vector": [1, 2]}]}
+        assert http.post("/vector/batch_insert", json=seed).is_success
+    content = None if body is None else body.encode()
+    raw_headers = {name.encode(): value.encode() for name, value in headers.items()}
+    response = http.request(method, path, content=content, headers=raw_headers)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith(message)
+    assert http.get("/health").status_code == 200
+
+
+def test_writes_whose_derived_keys_are_too_long_are_refused(
+    http: httpx.Client,
+) -> None:
+    assert http.post("/index/create", json={"table": "ix", "column": "a"}).is_success
+    long_value = {"a": "v" * 600}
+    response = http.put(
+        "/entities/ix:1", json={"blob": _json.dumps(long_value).decode()}
+    )
+    assert response.status_code == 400
+    assert response.json()["message"].startswith(
+        "cannot index 'a' of 'ix:1': expected a value of at most"
+    )
+    edge = {"_from": "v:" + "x" * 508, "_to": "v:2"}
+    response = http.put("/entities/e:1", json={"blob": _json.dumps(edge).decode()})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("cannot store edge 'e:1'")
+    assert http.get("/entities/ix:1").status_code == 404
+    assert http.get("/entities/e:1").status_code == 404
+
+
+def test_edges_with_weights_beyond_the_float_range_weigh_one(
+    http: httpx.Client,
+) -> None:
+    edge = '{"_from": "w:1", "_to": "w:2", "_weight": ' + BIG + "}"
+    assert http.put("/entities/we:1", json={"blob": edge}).status_code == 201
+    assert http.put("/entities/w:1", json={"blob": "{}"}).status_code == 201
+    assert http.put("/entities/w:2", json={"blob": "{}"}).status_code == 201
+    path = http.post(
+        "/graph/shortest_path",
+        json={"start": "w:1", "target": "w:2", "weight_attribute": "_weight"},
+    )
+    assert path.status_code == 200, path.text
 
 
 def test_body_over_limit_is_413(http: httpx.Client) -> None:

@@ -104,7 +104,7 @@ class TokenCodec:
         Raises:
             BadRequest: the token is malformed, tampered with, expired or foreign.
         """
-        if not isinstance(token, str) or token.count(".") != 1:
+        if not (isinstance(token, str) and token.isascii() and token.count(".") == 1):
             raise BadRequest(
                 f"invalid cursor: expected a token returned as 'next_cursor', "
                 f"received {token!r:.80}"

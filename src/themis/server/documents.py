@@ -7,6 +7,7 @@ from typing import Any
 
 from themis import _json
 from themis.server.errors import BadRequest
+from themis.server.http import MAX_NESTING
 from themis.server.keys import DocKey, collection_prefix, decode_storage_key
 from themis.server.storage import Change, Delete, Op, Put, ReadView, Storage
 
@@ -24,9 +25,13 @@ def parse_blob(blob: Any, key: str) -> bytes:
             f"expected 'blob' to be a string of JSON text for {key!r}, "
             f"received {type(blob).__name__}"
         )
-    raw = blob.encode()
     try:
-        value = _json.loads(raw)
+        raw = blob.encode()
+        value = _json.loads(raw, max_depth=MAX_NESTING)
+    except UnicodeEncodeError:
+        raise BadRequest(
+            f"'blob' of {key!r} is not valid text: it holds a lone UTF-16 surrogate"
+        ) from None
     except ValueError as exc:
         raise BadRequest(f"'blob' of {key!r} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):

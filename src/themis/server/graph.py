@@ -20,7 +20,7 @@ from themis.aql.source import GraphDefinition
 from themis.server.documents import decode_document
 from themis.server.errors import BadRequest, ServerError
 from themis.server.keys import DocKey, decode_storage_key, parse_key
-from themis.server.storage import Delete, Op, Put, ReadView
+from themis.server.storage import MAX_KEY_BYTES, Delete, Op, Put, ReadView
 
 if TYPE_CHECKING:
     from themis.server.state import NodeState
@@ -133,14 +133,24 @@ def _is_vertex_id(value: Any) -> bool:
 
 def _weight_of(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return 1.0
         if math.isfinite(number):
             return number
     return 1.0
 
 
 def _adjacency_key(side: str, vertex: str, edge_id: str) -> bytes:
-    return f"{side}{_SEP}{vertex}{_SEP}{edge_id}".encode()
+    key = f"{side}{_SEP}{vertex}{_SEP}{edge_id}".encode()
+    if len(key) > MAX_KEY_BYTES:
+        raise BadRequest(
+            f"cannot store edge {edge_id!r}: its vertex id and edge id must take at "
+            f"most {MAX_KEY_BYTES - 4} bytes together, received {len(key) - 4} "
+            f"bytes ({vertex[:40]!r}...)"
+        )
+    return key
 
 
 def install_graph(node: NodeState) -> None:

@@ -25,6 +25,10 @@ from themis.server.errors import (
 logger = logging.getLogger("themis.server")
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+# The deepest nesting of arrays and objects a request body or document may have:
+# deep enough for real data, shallow enough that no recursive step over a value
+# (encoding, comparing, indexing) can exhaust Python's stack.
+MAX_NESTING = 128
 
 
 class JSONResponse(Response):
@@ -66,7 +70,7 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
             raise BadRequest("expected a JSON request body, received an empty body")
         return {}
     try:
-        return _json.loads(bytes(body))
+        return _json.loads(bytes(body), max_depth=MAX_NESTING)
     except ValueError as exc:
         raise BadRequest(f"Invalid JSON: {exc}") from exc
 

@@ -14,6 +14,8 @@ from themis.server.indexes import IndexDefinition, IndexKind
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
 from themis.server.state import node_of
 
+# Index entries carry the attribute path; LMDB keys hold 511 bytes in all.
+_MAX_COLUMN_BYTES = 256
 _KINDS: dict[str, IndexKind] = {"equality": "hash", "hash": "hash", "range": "range"}
 
 
@@ -31,12 +33,17 @@ def parse_definition(body: dict[str, Any]) -> IndexDefinition:
         )
     column = field(body, "column", str)
     path = tuple(column.split("."))
+    if len(column.encode()) > _MAX_COLUMN_BYTES:
+        raise BadRequest(
+            f"expected 'column' of at most {_MAX_COLUMN_BYTES} bytes, received "
+            f"{len(column.encode())} bytes"
+        )
     if not all(path):
         raise BadRequest(
             f"expected 'column' to be an attribute path, received {column!r}"
         )
     kind_name = body.get("type", "equality")
-    if kind_name not in _KINDS:
+    if not isinstance(kind_name, str) or kind_name not in _KINDS:
         raise BadRequest(
             f"expected 'type' to be one of 'equality', 'range', received {kind_name!r}"
         )

@@ -8,6 +8,7 @@ document, so an index never disagrees with the data it covers.
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 from collections.abc import Iterator, Sequence
@@ -16,9 +17,17 @@ from typing import Any, Literal
 
 from themis import _json
 from themis.server.documents import scan_collection
-from themis.server.errors import Conflict
+from themis.server.errors import BadRequest, Conflict
 from themis.server.keys import decode_storage_key
-from themis.server.storage import Compute, Delete, Op, Put, ReadView, Storage
+from themis.server.storage import (
+    MAX_KEY_BYTES,
+    Compute,
+    Delete,
+    Op,
+    Put,
+    ReadView,
+    Storage,
+)
 
 IndexKind = Literal["hash", "range"]
 _DEF_PREFIX = b"index\x1f"
@@ -59,11 +68,19 @@ def encode_value(value: Any) -> bytes:
     if isinstance(value, bool):
         return b"\x01\x01" if value else b"\x01\x00"
     if isinstance(value, int | float):
-        return b"\x02" + _encode_number(float(value))
+        return b"\x02" + _encode_number(_as_float(value))
     if isinstance(value, str):
         return b"\x03" + _escape(value.encode())
     tag = b"\x04" if isinstance(value, list) else b"\x05"
     return tag + _escape(_json.dumps(value))
+
+
+def _as_float(number: int | float) -> float:
+    try:
+        return float(number)
+    except OverflowError:
+        # An integer beyond the float range sorts with the infinity of its sign.
+        return math.inf if number > 0 else -math.inf
 
 
 def _encode_number(number: float) -> bytes:
@@ -207,7 +224,15 @@ def _entry_changes(
     if new_value is not None:
         if definition.unique and new_value != b"\x00":
             _check_unique(view, definition, new_value, doc_key)
-        ops.append(Put("index", _entry_key(definition, new_value, doc_key), b""))
+        entry = _entry_key(definition, new_value, doc_key)
+        if len(entry) > MAX_KEY_BYTES:
+            raise BadRequest(
+                f"cannot index {'.'.join(definition.field)!r} of "
+                f"{decode_storage_key(doc_key).wire!r}: expected a value of at most "
+                f"{MAX_KEY_BYTES - len(entry) + len(new_value)} bytes once encoded, "
+                f"received {len(new_value)} bytes"
+            )
+        ops.append(Put("index", entry, b""))
     return ops
 
 

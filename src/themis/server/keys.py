@@ -15,7 +15,9 @@ from typing import NamedTuple
 
 from themis.server.errors import BadRequest
 
-MAX_KEY_BYTES = 1024
+# A wire key's storage form is at most 9 bytes longer (the default namespace), so
+# every valid key fits LMDB's 511-byte limit.
+MAX_KEY_BYTES = 500
 DEFAULT_NAMESPACE = "default"
 _SEP = "\x1f"
 _FORBIDDEN = ("..", "/", "\\", "%2e", "%2E")

@@ -21,10 +21,12 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import lmdb
 
-from themis.server.errors import ServerError, StorageError
+from themis.server.errors import BadRequest, ServerError, StorageError
 
 logger = logging.getLogger(__name__)
 
+# LMDB's compile-time limit on the length of a key.
+MAX_KEY_BYTES = 511
 SPACES = ("docs", "meta", "index", "graph", "vectors")
 """Named key spaces, each an LMDB sub-database."""
 
@@ -160,7 +162,14 @@ class Snapshot(_TxnView):
     """A read-only snapshot; close it (or use ``with``) to release the reader slot."""
 
     def __init__(self, env: lmdb.Environment, dbs: dict[str, Any]) -> None:
-        super().__init__(env.begin(write=False, buffers=False), dbs)
+        try:
+            txn = env.begin(write=False, buffers=False)
+        except lmdb.ReadersFullError as exc:
+            raise StorageError(
+                "too many reads are open at once (transactions, cursors, queries); "
+                "retry once some have finished"
+            ) from exc
+        super().__init__(txn, dbs)
         self._closed = False
 
     def close(self) -> None:
@@ -376,6 +385,12 @@ class Storage:
             yield from hook(view, op, old)
 
     def _apply_one(self, txn: lmdb.Transaction, op: Op) -> None:
+        if not 0 < len(op.key) <= MAX_KEY_BYTES:
+            # Hooks name the usual causes first; this stops any other before LMDB.
+            raise BadRequest(
+                f"expected storage keys of 1 to {MAX_KEY_BYTES} bytes, received "
+                f"{len(op.key)} bytes in space {op.space!r}: {op.key[:60]!r}"
+            )
         db = self._dbs[op.space]
         if isinstance(op, Put):
             txn.put(op.key, op.value, db=db)

@@ -24,7 +24,9 @@ from themis.server.keys import DocKey
 from themis.server.storage import Compute, Delete, Put, ReadView, Snapshot, Storage
 
 IDLE_TIMEOUT_SECONDS = 60.0
-MAX_OPEN = 1024
+MAX_OPEN = 256
+# Transaction ids count up from 1; twenty digits hold any 64-bit id.
+_MAX_ID_DIGITS = 20
 
 
 class Isolation(enum.StrEnum):
@@ -294,8 +296,11 @@ def parse_ident(raw: Any) -> int:
     """
     if isinstance(raw, bool):
         raw = None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw)
+    if isinstance(raw, str):
+        text = raw.strip()
+        # str.isdigit also accepts digits int() refuses, such as superscripts.
+        if text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS:
+            return int(text)
     if isinstance(raw, int) and raw >= 0:
         return raw
     raise BadRequest(

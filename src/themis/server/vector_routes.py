@@ -301,7 +301,8 @@ def _token(secret: bytes, offset: int, binding: bytes) -> str:
 
 
 def _offset(secret: bytes, token: Any, binding: bytes) -> int:
-    text = token.partition(".")[0] if isinstance(token, str) else ""
+    ascii_token = isinstance(token, str) and token.isascii() and len(token) <= 64
+    text = token.partition(".")[0] if ascii_token else ""
     if not text.isdigit() or not hmac.compare_digest(
         token, _token(secret, int(text), binding)
     ):

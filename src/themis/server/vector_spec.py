@@ -77,11 +77,21 @@ def vector_of(value: Any, dimension: int | None) -> list[float] | str:
                 f"expected numbers in the vector, received {describe(item)} "
                 f"at position {position}"
             )
-        if not math.isfinite(item):
-            return f"expected finite numbers, received {item!r} at position {position}"
+        if not _finite(item):
+            return (
+                f"expected finite numbers, received {describe(item)} "
+                f"at position {position}"
+            )
     if dimension is not None and len(value) != dimension:
         return f"expected a vector of dimension {dimension}, received {len(value)}"
     return [float(item) for item in value]
+
+
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer beyond the float range
+        return False
 
 
 def score_of(metric: str, distance: float) -> float:
