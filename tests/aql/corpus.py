@@ -70,6 +70,13 @@ def _defined_order(query: str) -> bool:
     )
 
 
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def ok(query: str, expected: list[Any], binds: dict[str, Any] | None = None) -> Case:
     """Return a case expecting `expected`."""
     return Case(query, expected, binds or {}, _defined_order(query))
@@ -99,6 +106,18 @@ BASICS = [
     ok("RETURN 'it''s'" if False else "RETURN 'it\\'s'", ["it's"]),
     ok('RETURN "tab\\there"', ["tab\there"]),
     ok('RETURN "\\u00e9"', ["é"]),
+    ok('RETURN "\\ud83d\\ude00"', ["\U0001f600"]),
+    ok("RETURN [POW(2, 100000), POW(2, 1023) > 0, POW(-2, 3)]", [[None, True, -8]]),
+    ok(
+        "RETURN [SUM([@big, 1]), SUM([@big, 1.5]), AVG([@big]), @big * 2, @big > 1]",
+        [[None, None, None, None, True]],
+        {"big": 10**400},
+    ),
+    ok("RETURN [SUM([1e308, 1e308]), AVG([1e308, 1e308]), 1e308 * 10]", [[None] * 3]),
+    ok("FOR x IN [1, 2] LIMIT 1e300 RETURN x", [1, 2]),
+    ok("FOR i IN 1..1e15 LIMIT 2, 3 RETURN i", [3, 4, 5]),
+    ok("FOR i IN 3..1 RETURN i", [3, 2, 1]),
+    ok("RETURN " + "[" * 124 + "1" + "]" * 124, [_nested(124)]),
     ok("RETURN null", [None]),
     ok("RETURN true", [True]),
     ok("RETURN TRUE AND FALSE", [False]),
@@ -832,6 +851,43 @@ GRAPH = [
 
 ERRORS = [
     fails(
+        "RETURN LENGTH(1..2000000)",
+        "AqlExecutionError",
+        "range of 2000000 elements is too large; expected at most 1000000 "
+        "(FOR x IN low..high walks a range of any length without holding it)",
+    ),
+    fails(
+        'RETURN "\\ud800"',
+        "AqlParseError",
+        "AQL parse error: string holds the lone UTF-16 surrogate \\ud800; expected a "
+        "high surrogate (\\ud800-\\udbff) followed by a low one (\\udc00-\\udfff), "
+        "or any other character at line 1, column 8",
+    ),
+    fails(
+        "RETURN 1e309",
+        "AqlParseError",
+        "AQL parse error: number 1e309 is out of range; expected a finite number of "
+        "magnitude at most 1.79769e+308 at line 1, column 8",
+    ),
+    fails(
+        "RETURN " + "9" * 4001,
+        "AqlParseError",
+        "AQL parse error: integer of 4001 digits; expected at most 4000 digits "
+        "at line 1, column 8",
+    ),
+    fails(
+        "RETURN " + "[" * 125 + "1" + "]" * 125,
+        "AqlParseError",
+        "AQL parse error: expressions nest more than 128 levels deep; expected at "
+        "most 128 at line 1, column 133",
+    ),
+    fails(
+        "RETURN 1" + " + 1" * 200,
+        "AqlParseError",
+        "AQL parse error: expressions nest more than 128 levels deep; expected at "
+        "most 128 at line 1, column 312",
+    ),
+    fails(
         "FOR u IN users FILTER u.x = 1 RETURN u",
         "AqlParseError",
         "AQL parse error: unexpected '=' at line 1, column 27",
@@ -923,7 +979,7 @@ ERRORS = [
     fails(
         "RETURN 'a' =~ '('",
         "AqlExecutionError",
-        "invalid regular expression '(': missing ), unterminated subpattern at position 0",
+        "invalid regular expression '(': missing ): (",
     ),
     fails(
         "FOR u IN users COLLECT c = u.city AGGREGATE x = CONCAT(u.name) RETURN c",

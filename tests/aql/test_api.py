@@ -138,3 +138,24 @@ def test_results_are_json_values() -> None:
     )
     assert rows == [[5, 10, 5, 1.5]]
     assert all(type(v) is int for v in rows[0][:3])
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Each of these backtracks for hours in Python's own engine.
+        ("RETURN REGEX_TEST(CONCAT(@a, '!'), '(a+)+$')", False),
+        ("RETURN CONCAT(@a, '!') =~ '^(a|aa)*$'", False),
+        ("RETURN LIKE(@a, '%a%a%a%a%a%a%a%a%a%a%b')", False),
+        ("RETURN LIKE(CONCAT(@a, 'b'), '%a%a%a%a%a%a%a%a%a%a%b')", True),
+        ("RETURN LIKE(@a, '%a_a%a%')", True),
+    ],
+)
+def test_patterns_match_in_linear_time(query: str, expected: bool) -> None:
+    rows = aql.compile_query(query).execute(aql.MemorySource({}), {"a": "a" * 20_000})
+    assert list(rows) == [expected]
+
+
+def test_regex_options_and_unicode() -> None:
+    query = aql.compile_query("RETURN [REGEX_TEST(@t, 'ÉTÉ', true), @t =~ 'é.é']")
+    assert list(query.execute(aql.MemorySource({}), {"t": "un été"})) == [[True, True]]

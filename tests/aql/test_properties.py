@@ -154,3 +154,42 @@ def test_parser_only_raises_parse_errors_on_random_text(text: str) -> None:
         assert error.line >= 1 and error.column >= 1
     except aql.AqlError:
         pass
+
+
+def _like_reference(text: str, pattern: str) -> bool:
+    """LIKE by dynamic programming over (text position, pattern token)."""
+    tokens: list[str | None] = []  # None: '%', '' : '_', else a literal char
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            tokens.append(next(chars, "\\"))
+        elif char == "%":
+            tokens.append(None)
+        elif char == "_":
+            tokens.append("")
+        else:
+            tokens.append(char)
+    reachable = {0}
+    for token in tokens:
+        if token is None:
+            reachable = (
+                set(range(min(reachable), len(text) + 1)) if reachable else set()
+            )
+        else:
+            reachable = {
+                i + 1
+                for i in reachable
+                if i < len(text) and (token == "" or text[i] == token)
+            }
+    return len(text) in reachable
+
+
+_like_text = st.text(alphabet="ab%_\\\n", max_size=12)
+
+
+@_settings
+@given(text=st.text(alphabet="ab%_\n", max_size=12), pattern=_like_text)
+def test_like_matches_a_reference_matcher(text: str, pattern: str) -> None:
+    query = aql.compile_query("RETURN LIKE(@text, @pattern)")
+    got = list(query.execute(aql.MemorySource({}), {"text": text, "pattern": pattern}))
+    assert got == [_like_reference(text, pattern)]

@@ -151,6 +151,23 @@ class ExpressionCompiler:
 
         return choose
 
+    def lazy_range(self, node: ast.Range, scope: Scope) -> Evaluator:
+        """Return an evaluator of ``low..high`` as a Python range, for FOR to walk.
+
+        Nothing is materialised, so a FOR over a range of any length costs only the
+        time it runs, which the query's budget bounds.
+        """
+        low, high = self.compile(node.low, scope), self.compile(node.high, scope)
+
+        def span(frame: Frame, ctx: Context) -> range:
+            start = int(to_number(low(frame, ctx)))
+            stop = int(to_number(high(frame, ctx)))
+            return (
+                range(start, stop + 1) if stop >= start else range(start, stop - 1, -1)
+            )
+
+        return span
+
     def _range(self, node: ast.Range, scope: Scope) -> Evaluator:
         low, high = self.compile(node.low, scope), self.compile(node.high, scope)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,7 +37,7 @@ class ForValues:
         expr, tick = self.expr, ctx.tick
         for frame in rows:
             values = expr(frame, ctx)
-            if not isinstance(values, list):
+            if not isinstance(values, list | range):
                 raise AqlExecutionError(
                     f"FOR expects an array, got a value of type {typename(values)}"
                 )
@@ -84,11 +86,17 @@ def limit_values(offset: Evaluator, count: Evaluator, ctx: Context) -> tuple[int
     values = []
     for evaluator in (offset, count):
         value = evaluator((), ctx)
-        if type(value) not in (int, float) or value < 0 or int(value) != value:
+        if (
+            type(value) not in (int, float)
+            or value < 0
+            or (type(value) is float and not math.isfinite(value))
+            or int(value) != value
+        ):
             raise AqlExecutionError(
                 f"LIMIT expects a non-negative integer, got {value!r}"
             )
-        values.append(int(value))
+        # Beyond sys.maxsize rows nothing is left to skip or keep apart.
+        values.append(min(int(value), sys.maxsize))
     return values[0], values[1]
 
 

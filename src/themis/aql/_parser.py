@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
+import sys
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -22,8 +24,13 @@ from themis.aql.errors import AqlError, AqlExecutionError, AqlParseError
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_PAIR_RE = re.compile("[\ud800-\udbff][\udc00-\udfff]")
 _EXPRESSION_START = {"NUMBER", "STRING", "NAME", "BIND"}
 _MAX_EXPECTED = 6
+MAX_DEPTH = 128
+"""How deeply a query's syntax tree may nest; each array, call or operator nests."""
+_MAX_LITERAL_DIGITS = 4000
 _FRIENDLY = {
     "NAME": "identifier",
     "QUOTED_NAME": "identifier",
@@ -58,6 +65,7 @@ def parse(text: str) -> ast.QueryNode:
     """
     try:
         tree = _lark().parse(text)
+        _check_depth(tree)
         result: ast.QueryNode = _Builder().transform(tree)
     except UnexpectedInput as error:
         raise _translate(error, text) from error
@@ -68,6 +76,28 @@ def parse(text: str) -> ast.QueryNode:
             f"could not build the query: {error.orig_exc}"
         ) from error
     return result
+
+
+def _check_depth(tree: Tree[Token]) -> None:
+    """Refuse trees deeper than MAX_DEPTH before anything walks them recursively."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            where = [
+                (token.line or 1, token.column or 1)
+                for token in node.scan_values(lambda v: isinstance(v, Token))
+            ]
+            line, column = min(where, default=(1, 1))
+            raise AqlParseError(
+                f"expressions nest more than {MAX_DEPTH} levels deep; "
+                f"expected at most {MAX_DEPTH}",
+                line,
+                column,
+            )
+        stack.extend(
+            (child, depth + 1) for child in node.children if isinstance(child, Tree)
+        )
 
 
 def _translate(error: UnexpectedInput, text: str) -> AqlParseError:
@@ -111,14 +141,43 @@ def _expected(names: set[str] | frozenset[str]) -> str:
     return ", expected " + " or ".join(sorted(labels))
 
 
-def _unescape(body: str) -> str:
+def _unescape(token: Token) -> str:
+    """Return the text of a quoted string or name token, escapes resolved.
+
+    A ``\\uXXXX`` escape of a UTF-16 high surrogate must be followed by one of a low
+    surrogate; the pair becomes one character. A surrogate without its partner has no
+    UTF-8 form and is refused.
+    """
+
     def replace(match: re.Match[str]) -> str:
         code = match.group(1)
         if len(code) == 5 and code[0] == "u":
             return chr(int(code[1:], 16))
         return _ESCAPES.get(code, code)
 
-    return _ESCAPE_RE.sub(replace, body)
+    text = _ESCAPE_RE.sub(replace, token[1:-1])
+    if _SURROGATE_RE.search(text) is None:
+        return text
+    joined = _PAIR_RE.sub(_join_pair, text)
+    lone = _SURROGATE_RE.search(joined)
+    if lone is not None:
+        raise AqlParseError(
+            f"string holds the lone UTF-16 surrogate \\u{ord(lone.group()):04x}; "
+            "expected a high surrogate (\\ud800-\\udbff) followed by a low one "
+            "(\\udc00-\\udfff), or any other character",
+            token.line or 1,
+            token.column or 1,
+        )
+    return joined
+
+
+def _join_pair(match: re.Match[str]) -> str:
+    high, low = (ord(c) for c in match.group())
+    return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
 
 
 def _push(node: ast.Expr, wrap: Callable[[ast.Expr], ast.Expr]) -> ast.Expr:
@@ -144,7 +203,7 @@ class _Builder(Transformer[Token, Any]):
 
     def name(self, token: Token) -> str:
         if token.type == "QUOTED_NAME":
-            return _unescape(token[1:-1])
+            return _unescape(token)
         return str(token)
 
     def for_stmt(self, *items: Any) -> ast.Statement:
@@ -270,11 +329,26 @@ class _Builder(Transformer[Token, Any]):
     def number(self, token: Token) -> ast.Expr:
         text = str(token)
         if any(c in text for c in ".eE"):
-            return ast.Literal(float(text))
+            value = float(text)
+            if not math.isfinite(value):
+                raise AqlParseError(
+                    f"number {_shorten(text)} is out of range; expected a finite "
+                    f"number of magnitude at most {sys.float_info.max:g}",
+                    token.line or 1,
+                    token.column or 1,
+                )
+            return ast.Literal(value)
+        if len(text) > _MAX_LITERAL_DIGITS:
+            raise AqlParseError(
+                f"integer of {len(text)} digits; expected at most "
+                f"{_MAX_LITERAL_DIGITS} digits",
+                token.line or 1,
+                token.column or 1,
+            )
         return ast.Literal(int(text))
 
     def string(self, token: Token) -> ast.Expr:
-        return ast.Literal(_unescape(token[1:-1]))
+        return ast.Literal(_unescape(token))
 
     def constant(self, token: Token) -> ast.Expr:
         return ast.Literal({"TRUE": True, "FALSE": False}.get(str(token).upper()))
@@ -303,7 +377,7 @@ class _Builder(Transformer[Token, Any]):
     def string_pair(
         self, key: Token, value: ast.Expr
     ) -> tuple[str | ast.Expr, ast.Expr]:
-        return (_unescape(key[1:-1]), value)
+        return (_unescape(key), value)
 
     def bind_pair(self, key: Token, value: ast.Expr) -> tuple[str | ast.Expr, ast.Expr]:
         return (ast.BindParam(str(key)[1:]), value)

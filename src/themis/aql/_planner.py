@@ -136,7 +136,12 @@ class Planner:
             )
         collection = _collection_name(statement.source, scope)
         if collection is None:
-            node: Node = ForValues(self.expressions.compile(statement.source, scope))
+            source = statement.source
+            node: Node = ForValues(
+                self.expressions.lazy_range(source, scope)
+                if isinstance(source, ast.Range)
+                else self.expressions.compile(source, scope)
+            )
             scope.declare(statement.names[0])
             return node
         if collection.startswith("@"):

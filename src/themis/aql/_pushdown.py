@@ -11,7 +11,6 @@ ordinary FOR, FILTER and COLLECT nodes.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from themis.aql import _ast as ast
 from themis.aql._collect import Collect
 from themis.aql._context import Context, Frame
 from themis.aql._functions import lookup
+from themis.aql._functions.arrays import double_sum
 from themis.aql._functions.partials import (
     Pair,
     max_partial,
@@ -29,7 +29,7 @@ from themis.aql._functions.partials import (
 from themis.aql._nodes import Node
 from themis.aql._scan import CollectionScan
 from themis.aql._unparse import Unprintable, name, unparse
-from themis.aql._values import sort_key
+from themis.aql._values import finite, sort_key
 from themis.aql.errors import AqlExecutionError
 
 PARTIALS = {
@@ -294,10 +294,11 @@ def finish(function: str, summary: Any, rows: int) -> Any:
         return rows
     if function == "SUM":
         ok, has_float, _, whole, parts = summary
-        return None if not ok else math.fsum(parts) if has_float else whole
+        return None if not ok else double_sum(parts) if has_float else finite(whole)
     if function in ("AVG", "AVERAGE"):
         ok, _, count, _, parts = summary
-        return math.fsum(parts) / count if ok and count else None
+        total = double_sum(parts) if ok and count else None
+        return None if total is None else total / count
     if function in ("MIN", "MAX"):
         return None if summary is None else summary[0]
     if function == "UNIQUE":

@@ -68,14 +68,19 @@ def literal(value: Any) -> str:
     Raises:
         Unprintable: `value` is not finite or not a JSON value.
     """
-    if isinstance(value, float) and not math.isfinite(value):
-        raise Unprintable(repr(value))
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and math.copysign(1, value) < 0:
-        # The grammar has no negative number literal, only unary minus.
-        return f"(- {literal(-value)})"
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Unprintable(repr(value))
+        # The grammar has no negative number literal, only unary minus.
+        if math.copysign(1, value) < 0:
+            return f"(- {-value!r})"
         return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            text = str(abs(value))
+        except ValueError as exc:
+            raise Unprintable("an integer too long to print") from exc
+        return f"(- {text})" if value < 0 else text
     if isinstance(value, list):
         return f"[{', '.join(literal(item) for item in value)}]"
     if isinstance(value, dict):

@@ -21,6 +21,9 @@ _RANK: dict[type, int] = {
 _NULL_KEY = (0,)
 _TYPENAMES = ("null", "bool", "number", "string", "array", "object")
 
+DOUBLE_BITS = 1024
+"""Bits an integer may have before AQL takes it for infinite, like a double would."""
+
 
 def rank(value: Any) -> int:
     """Return the position of the value's type in AQL type order."""
@@ -139,10 +142,14 @@ def format_float(value: float) -> str:
 
 
 def finite(value: float | int) -> float | int | None:
-    """Return `value`, or None for NaN and infinities (AQL has neither)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """Return `value`, or None for NaN and infinities (AQL has neither).
+
+    An integer beyond the range of a double counts as infinite too, so that no
+    arithmetic result grows without bound.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return None if value.bit_length() > DOUBLE_BITS else value
 
 
 def to_bool(value: Any) -> bool:

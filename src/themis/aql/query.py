@@ -17,6 +17,7 @@ from themis.aql.errors import (
     AqlBindError,
     AqlError,
     AqlExecutionError,
+    AqlParseError,
     SourceFailure,
 )
 from themis.aql.source import DataSource
@@ -36,7 +37,10 @@ class Query:
     def __init__(self, text: str) -> None:
         self.text = text
         planner = Planner()
-        self._pipeline: Pipeline = planner.plan(parse(text), Scope())
+        try:
+            self._pipeline: Pipeline = planner.plan(parse(text), Scope())
+        except RecursionError as error:
+            raise AqlParseError("the query nests too deeply to plan", 1, 1) from error
         self.bind_parameters = frozenset(planner.expressions.binds)
 
     def execute(

@@ -6,7 +6,14 @@ import math
 from typing import Any
 
 from themis.aql._functions._registry import register
-from themis.aql._values import equal, sort_key, to_number, to_string
+from themis.aql._values import (
+    DOUBLE_BITS,
+    equal,
+    finite,
+    sort_key,
+    to_number,
+    to_string,
+)
 from themis.aql.errors import AqlExecutionError
 
 
@@ -23,15 +30,29 @@ def unique(values: list[Any]) -> list[Any]:
 
 
 def numbers(values: list[Any]) -> list[int | float] | None:
-    """Return the non-null members if all are numbers, else None."""
+    """Return the non-null members if all are numbers, else None.
+
+    An integer beyond the range of a double counts as no number: SUM and AVG of it
+    are null, as they would be of the infinity a double would hold.
+    """
     result = []
     for value in values:
         if value is None:
             continue
-        if type(value) not in (int, float):
+        kind = type(value)
+        if kind is float or (kind is int and value.bit_length() <= DOUBLE_BITS):
+            result.append(value)
+        else:
             return None
-        result.append(value)
     return result
+
+
+def double_sum(values: list[float]) -> float | None:
+    """Return the correctly rounded sum of `values`, or None when it overflows."""
+    try:
+        return finite(math.fsum(values))
+    except (OverflowError, ValueError):
+        return None
 
 
 @register("LENGTH", "COUNT")
@@ -66,9 +87,9 @@ def _max(values: Any) -> Any:
 def total(values: Any) -> int | float | None:
     """Return the sum of an array of numbers (``SUM()``)."""
     found = numbers(values) if isinstance(values, list) else None
-    return (
-        None if found is None else math.fsum(found) if _has_float(found) else sum(found)
-    )
+    if found is None:
+        return None
+    return double_sum(found) if _has_float(found) else finite(sum(found))
 
 
 def _has_float(values: list[int | float]) -> bool:
@@ -81,7 +102,8 @@ def average(values: Any) -> float | None:
     found = numbers(values) if isinstance(values, list) else None
     if not found:
         return None
-    return math.fsum(found) / len(found)
+    whole = double_sum(found)
+    return None if whole is None else whole / len(found)
 
 
 @register("MEDIAN")
@@ -227,6 +249,10 @@ def _minus(*values: Any) -> list[Any]:
     return [v for v in unique(first) if sort_key(v) not in removed]
 
 
+MAX_RANGE = 1_000_000
+"""Most elements a range value may hold, as many as the default row budget."""
+
+
 @register("RANGE", min_args=2, max_args=3)
 def make_range(start: Any, stop: Any, step: Any = None) -> list[int | float]:
     """Return the numbers from `start` to `stop` inclusive."""
@@ -235,8 +261,11 @@ def make_range(start: Any, stop: Any, step: Any = None) -> list[int | float]:
     if delta == 0 or (high - low) * delta < 0:
         return []
     count = int((high - low) / delta) + 1
-    if count > 10_000_000:
-        raise AqlExecutionError(f"range of {count} elements is too large")
+    if count > MAX_RANGE:
+        raise AqlExecutionError(
+            f"range of {count} elements is too large; expected at most {MAX_RANGE} "
+            "(FOR x IN low..high walks a range of any length without holding it)"
+        )
     if all(type(v) is int for v in (low, high, delta)):
         return list(range(int(low), int(high) + (1 if delta > 0 else -1), int(delta)))
     return [low + i * delta for i in range(count)]

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from themis.aql._functions._registry import register
-from themis.aql._values import finite, to_number
+from themis.aql._values import DOUBLE_BITS, finite, to_number
 
 
 def _float_op(op: Any, *values: Any) -> float | int | None:
@@ -45,6 +45,11 @@ def _sqrt(value: Any) -> float | int | None:
 @register("POW", min_args=2, max_args=2)
 def _pow(base: Any, exponent: Any) -> float | int | None:
     def power(a: float, b: float) -> float | int:
+        # An exact power past a double's range would only be thrown away, after
+        # costing time and memory in proportion to the exponent.
+        exact = type(a) is int and type(b) is int and b > 0 and abs(a) > 1
+        if exact and b * math.log2(abs(a)) > DOUBLE_BITS:
+            return math.inf
         result = a**b
         return result if isinstance(result, int | float) else math.nan
 

@@ -6,6 +6,9 @@ import functools
 import re
 from typing import Any
 
+import re2
+from re2 import _re2
+
 from themis.aql._functions._registry import register
 from themis.aql._values import to_number, to_string
 from themis.aql.errors import AqlExecutionError
@@ -13,31 +16,72 @@ from themis.aql.errors import AqlExecutionError
 
 @functools.lru_cache(maxsize=256)
 def like_pattern(pattern: str, case_insensitive: bool = False) -> re.Pattern[str]:
-    """Compile a LIKE pattern: ``%`` any run, ``_`` one char, ``\\`` escapes."""
-    parts: list[str] = []
+    """Compile a LIKE pattern: ``%`` any run, ``_`` one char, ``\\`` escapes.
+
+    Between the first and the last ``%``, each fixed-length piece is matched at its
+    leftmost place and never reconsidered (an atomic group): that is always right
+    for LIKE, and it keeps matching linear in the text for any number of ``%``,
+    where plain ``.*`` would backtrack through every combination.
+    """
+    pieces: list[list[str]] = [[]]
     chars = iter(pattern)
     for char in chars:
         if char == "\\":
-            parts.append(re.escape(next(chars, "\\")))
+            pieces[-1].append(re.escape(next(chars, "\\")))
         elif char == "%":
-            parts.append(".*")
+            pieces.append([])
         elif char == "_":
-            parts.append(".")
+            pieces[-1].append(".")
         else:
-            parts.append(re.escape(char))
+            pieces[-1].append(re.escape(char))
+    texts = ["".join(piece) for piece in pieces]
+    if len(texts) == 1:
+        body = texts[0]
+    else:
+        middle = "".join(f"(?>.*?{text})" for text in texts[1:-1])
+        body = f"{texts[0]}{middle}.*{texts[-1]}"
     flags = re.DOTALL | (re.IGNORECASE if case_insensitive else 0)
-    return re.compile("".join(parts), flags)
+    return re.compile(body, flags)
+
+
+class _Regex:
+    """A regular expression matched by RE2, in time linear in the text.
+
+    Python's backtracking engine can take exponential time on patterns such as
+    ``(a+)+$``; a query must not be able to stall a node that way.
+    """
+
+    __slots__ = ("_compiled",)
+
+    def __init__(self, pattern: str, case_insensitive: bool) -> None:
+        options = re2.Options()
+        options.log_errors = False
+        options.never_capture = True
+        options.case_sensitive = not case_insensitive
+        self._compiled = _re2.RE2(pattern.encode(), options)
+        if not self._compiled.ok():
+            message = self._compiled.error()
+            if isinstance(message, bytes):
+                message = message.decode(errors="replace")
+            raise AqlExecutionError(
+                f"invalid regular expression {pattern!r}: {message}"
+            )
+
+    def search(self, text: str) -> bool:
+        """Return whether the expression matches anywhere in `text`."""
+        data = text.encode()
+        spans = self._compiled.Match(_UNANCHORED, data, 0, len(data))
+        return bool(spans[0] != _NO_MATCH)
+
+
+_UNANCHORED = re2._Anchor.UNANCHORED
+_NO_MATCH = (-1, -1)
 
 
 @functools.lru_cache(maxsize=256)
-def regex(pattern: str, case_insensitive: bool = False) -> re.Pattern[str]:
+def regex(pattern: str, case_insensitive: bool = False) -> _Regex:
     """Compile a regular expression, reporting invalid ones as AqlExecutionError."""
-    try:
-        return re.compile(pattern, re.IGNORECASE if case_insensitive else 0)
-    except re.error as error:
-        raise AqlExecutionError(
-            f"invalid regular expression {pattern!r}: {error}"
-        ) from None
+    return _Regex(pattern, case_insensitive)
 
 
 def like(text: Any, pattern: Any, case_insensitive: Any = False) -> bool:
@@ -48,8 +92,7 @@ def like(text: Any, pattern: Any, case_insensitive: Any = False) -> bool:
 
 def regex_test(text: Any, pattern: Any, case_insensitive: Any = False) -> bool:
     """Return whether `pattern` matches anywhere in `text`."""
-    compiled = regex(to_string(pattern), bool(case_insensitive))
-    return compiled.search(to_string(text)) is not None
+    return regex(to_string(pattern), bool(case_insensitive)).search(to_string(text))
 
 
 register("LIKE", min_args=2, max_args=3)(like)
