@@ -80,15 +80,19 @@ def test_keys_with_colons_and_spaces_match_parse_key() -> None:
     ],
 )
 def test_mixed_or_malformed_batches_take_the_per_key_path(keys: list[str]) -> None:
-    stored, errors = storage_keys(keys)
-    expected_errors: dict[int, str] = {}
-    expected: list[bytes] = []
+    assert storage_keys(keys) == _one_by_one(keys)
+
+
+def _one_by_one(keys: list[str]) -> tuple[list[bytes], dict[int, str]]:
+    """What storage_keys must return: parse_key's outcome for each key on its own."""
+    errors: dict[int, str] = {}
+    stored: list[bytes] = []
     for position, key in enumerate(keys):
         try:
-            expected.append(parse_key(key).storage())
+            stored.append(parse_key(key).storage())
         except BadRequest as exc:
-            expected_errors[position] = exc.message
-    assert (stored, errors) == (expected, expected_errors)
+            errors[position] = exc.message
+    return stored, errors
 
 
 _PK = st.text(
@@ -105,14 +109,7 @@ def test_any_batch_of_keys_matches_parse_key_one_by_one(
     # Mostly one-table batches with awkward primary keys: colons, the table's own
     # name, empty ones; every outcome must equal checking each key on its own.
     keys = [f"{table}:{pk}" for table, pk in parts]
-    expected_errors: dict[int, str] = {}
-    expected: list[bytes] = []
-    for position, key in enumerate(keys):
-        try:
-            expected.append(parse_key(key).storage())
-        except BadRequest as exc:
-            expected_errors[position] = exc.message
-    assert storage_keys(keys) == (expected, expected_errors)
+    assert storage_keys(keys) == _one_by_one(keys)
 
 
 def test_a_one_table_batch_takes_the_bulk_path_with_the_same_result() -> None:
