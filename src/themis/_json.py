@@ -23,7 +23,8 @@ _LONG_RUN = b"0" * 19
 _SMALL_OBJECT = 512
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _CURLY_TO_SQUARE = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'[]{}"\\')))
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 def loads(data: bytes | str, *, max_depth: int | None = None) -> Any:
@@ -42,7 +43,7 @@ def loads(data: bytes | str, *, max_depth: int | None = None) -> Any:
         value = _exact(raw)
     else:
         value = orjson.loads(raw)
-    if max_depth is not None and _nesting(raw, value, max_depth) > max_depth:
+    if max_depth is not None and _nesting(raw, max_depth) > max_depth:
         raise ValueError(
             f"expected arrays and objects nested at most {max_depth} levels deep, "
             f"received more levels"
@@ -70,39 +71,28 @@ def _exact(raw: bytes) -> Any:
     return value
 
 
-def _nesting(raw: bytes, value: Any, limit: int) -> int:
-    """The nesting depth of ``value`` (decoded from ``raw``), or a bound over ``limit``.
+def _nesting(raw: bytes, limit: int) -> int:
+    """The nesting depth of the valid JSON text ``raw``, or ``limit + 1`` if deeper.
 
-    Text with few brackets is shallow. Otherwise the brackets alone are peeled one
-    level per C-speed pass; brackets inside strings can leave that inconclusive, and
-    only then is the value itself walked.
+    Only the brackets matter, once strings are out of the way. When no string holds
+    a bracket or a backslash (the usual case), every string leaves an adjacent pair
+    of quotes among the kept characters, and one C-speed replace removes them all;
+    otherwise a regular expression drops the strings. The brackets left form a
+    balanced word, peeled one level per pass.
     """
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return 0
-    brackets = raw.translate(_CURLY_TO_SQUARE, _NOT_BRACKETS)
+    kept = raw.translate(None, _NOT_STRUCTURE)
+    if b"\\" not in kept:
+        kept = kept.replace(b'""', b"")
+    if b'"' in kept:
+        kept = _STRING.sub(b"", raw).translate(None, _NOT_STRUCTURE)
+    brackets = kept.translate(_CURLY_TO_SQUARE)
     for depth in range(limit + 1):
         if not brackets:
             return depth
-        inner = brackets.replace(b"[]", b"")
-        if len(inner) == len(brackets):
-            break
-        brackets = inner
-    return _walk_depth(value, limit)
-
-
-def _walk_depth(value: Any, limit: int) -> int:
-    deepest = 0
-    pending = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict | list):
-            depth += 1
-            if depth > limit:
-                return depth
-            deepest = max(deepest, depth)
-            children = item.values() if isinstance(item, dict) else item
-            pending.extend((child, depth) for child in children)
-    return deepest
+        brackets = brackets.replace(b"[]", b"")
+    return limit + 1
 
 
 def dumps(value: Any) -> bytes:

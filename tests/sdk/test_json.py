@@ -5,6 +5,8 @@ from decimal import Decimal
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from themis import _json
 
@@ -41,3 +43,53 @@ def test_mappings_that_are_not_dicts_are_written_as_objects() -> None:
     doc = MappingProxyType({"n": 2**70, "inner": MappingProxyType({"a": 1})})
     assert _json.loads(_json.dumps(doc)) == {"n": 2**70, "inner": {"a": 1}}
     assert _json.dumps({"price": Decimal("1.50")}) == b'{"price":"1.50"}'
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"[[[1]]]",
+        b'{"a": {"b": [{}]}}',
+        b'["[[[[", "]]]]", {"k": "{{{"}]',
+        b'[["\\"[[[", "\\\\"], "x"]',
+        b'"[[[[[[[["',
+        b'[{"a":"b"},[],{},["]"]]',
+        b'["a\\u005b[[", [[["]"]]]]',
+    ],
+)
+def test_nesting_limit_counts_only_brackets_outside_strings(text: bytes) -> None:
+    depth = _depth(json.loads(text))
+    for limit in range(6):
+        if depth > limit:
+            with pytest.raises(ValueError, match=f"nested at most {limit} levels"):
+                _json.loads(text, max_depth=limit)
+        else:
+            assert _json.loads(text, max_depth=limit) == json.loads(text)
+
+
+_TEXT = st.text(alphabet=st.sampled_from('ab[]{}"\\:,'), max_size=6)
+_VALUES = st.recursive(
+    st.none() | st.integers() | _TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_VALUES, st.integers(min_value=0, max_value=8))
+def test_nesting_limit_matches_the_decoded_depth(value: object, limit: int) -> None:
+    text = json.dumps(value).encode()
+    if _depth(value) > limit:
+        with pytest.raises(ValueError, match="nested at most"):
+            _json.loads(text, max_depth=limit)
+    else:
+        assert _json.loads(text, max_depth=limit) == value
