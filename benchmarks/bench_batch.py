@@ -13,6 +13,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -64,7 +65,8 @@ def _bare_transport(cluster: LocalCluster, uuids: list[str]) -> None:
             shards[shard_id],
             orjson.dumps(
                 {
-                    "keys": [f"{TABLE}:{uuid}" for uuid in group],
+                    "table": TABLE,
+                    "pks": group,
                     "documents": True,
                     "positional": True,
                 }
@@ -74,13 +76,16 @@ def _bare_transport(cluster: LocalCluster, uuids: list[str]) -> None:
     ]
     with httpx.Client() as http, ThreadPoolExecutor(len(bodies)) as pool:
 
-        def fetch(target: tuple[str, bytes]) -> int:
+        def fetch(target: tuple[str, bytes]) -> list[Any]:
             url, body = target
             answer = http.post(f"{url}/batch/get", content=body)
-            return len(orjson.loads(answer.content)["documents"])
+            documents: list[Any] = orjson.loads(answer.content)["documents"]
+            return documents
 
-        def run() -> None:
-            assert sum(pool.map(fetch, bodies)) == KEYS, "bare transport lost keys"
+        def run() -> list[list[Any]]:
+            answers = list(pool.map(fetch, bodies))
+            assert sum(map(len, answers)) == KEYS, "bare transport lost keys"
+            return answers
 
         bare = best_of(5, run)
     report("bare transport floor (httpx + orjson)", KEYS / bare, "keys/s")
@@ -155,16 +160,18 @@ def _owned(shard_ids: list[str], uuids: list[str]) -> list[tuple[str, list[str]]
     return list(zip(router.shard_ids, groups, strict=True))
 
 
-def _read_all(owned: list[tuple[Storage, list[bytes]]], *, decode: bool) -> None:
-    found = 0
+def _read_all(owned: list[tuple[Storage, list[bytes]]], *, decode: bool) -> list[Any]:
+    """Every value read, decoded into documents if asked; the caller keeps them."""
+    values: list[Any] = []
     for store, keys in owned:
         with store.snapshot() as view:
             blobs = view.get_many("docs", keys)
-        found += len(keys) - blobs.count(None)
         if decode:
-            # Kept until the shard is done, as a caller keeps what it read.
-            [_json.loads(blob) for blob in blobs if blob is not None]
-    assert found == KEYS, "in-process reads lost keys"
+            values.extend([_json.loads(blob) for blob in blobs if blob is not None])
+        else:
+            values.extend(blob for blob in blobs if blob is not None)
+    assert len(values) == KEYS, "in-process reads lost keys"
+    return values
 
 
 _RESULTS: dict[str, float] = {}

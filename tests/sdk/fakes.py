@@ -67,6 +67,8 @@ class FakeNode:
     def _batch(self, action: str, body: Any) -> httpx.Response:
         if not self.batch_routes:
             return error(404, "Endpoint not found")
+        if "pks" in body:
+            body["keys"] = [f"{body['table']}:{pk}" for pk in body["pks"]]
         if action == "get":
             as_documents = body.get("documents") is True
             found = {

@@ -106,6 +106,46 @@ def test_batch_get_documents_by_position(http: httpx.Client) -> None:
     assert as_text.json()["documents"] == ['{"i": 1}']
 
 
+def test_batch_get_by_table_and_pks(http: httpx.Client) -> None:
+    table = "relational.default.people"
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    http.put(f"/entities/{table}:{first}", json={"blob": '{"i": 1}'})
+    http.put(f"/entities/{table}:{second}", json={"blob": '{"i": 2}'})
+    pks = [second, "a/b", "absent", first]
+
+    body = {"table": table, "pks": pks, "documents": True, "positional": True}
+    positional = http.post("/batch/get", json=body).json()
+    by_key = http.post("/batch/get", json={"table": table, "pks": pks}).json()
+    every = http.post("/batch/get", json={**body, "pks": [first, second]}).json()
+
+    slash = f"invalid entity key: '/' is not allowed in keys, received '{table}:a/b'"
+    assert positional == {
+        "documents": [{"i": 2}, None, None, {"i": 1}],
+        "missing": [2],
+        "errors": [{"position": 1, "message": slash}],
+    }
+    assert by_key == {
+        "found": {f"{table}:{second}": '{"i": 2}', f"{table}:{first}": '{"i": 1}'},
+        "missing": [f"{table}:absent"],
+        "errors": {f"{table}:a/b": slash},
+    }
+    assert every == {"documents": [{"i": 1}, {"i": 2}], "missing": [], "errors": []}
+
+
+def test_batch_delete_by_table_and_pks(http: httpx.Client) -> None:
+    present = uuid.uuid4().hex
+    http.put(f"/entities/users:{present}", json={"blob": "{}"})
+
+    body = {"table": "users", "pks": [present, "gone"]}
+    response = http.post("/batch/delete", json=body)
+
+    assert response.json() == {
+        "succeeded": [f"users:{present}"],
+        "missing": ["users:gone"],
+        "failed": {},
+    }
+
+
 def test_batch_put_keeps_good_items_and_reports_bad_ones(http: httpx.Client) -> None:
     good = _key()
     items = [

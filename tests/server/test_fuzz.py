@@ -49,6 +49,7 @@ NAMES = [
     "scope",
     "allow_partial",
     "table",
+    "pks",
     "column",
     "type",
     "unique",

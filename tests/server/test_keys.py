@@ -5,7 +5,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from themis.server.errors import BadRequest
-from themis.server.keys import _one_table, parse_key, storage_keys
+from themis.server.keys import (
+    _one_table,
+    parse_key,
+    storage_keys,
+    table_storage_keys,
+)
 
 GOOD = [
     "relational.default.users:1",
@@ -118,3 +123,37 @@ def test_a_one_table_batch_takes_the_bulk_path_with_the_same_result() -> None:
     expected = [parse_key(key).storage() for key in keys]
     assert _one_table(keys) == expected
     assert storage_keys(keys) == (expected, {})
+
+
+_PK_TABLE = st.sampled_from(["users", "relational.default.users", "u", "a.b", "a."])
+
+
+@given(_PK_TABLE, st.lists(_PK, max_size=12))
+def test_table_and_pks_match_the_wire_keys_they_stand_for(
+    table: str, pks: list[str]
+) -> None:
+    assert table_storage_keys(table, pks) == _one_by_one(
+        [f"{table}:{pk}" for pk in pks]
+    )
+
+
+def test_table_and_pks_report_bad_pks_by_position() -> None:
+    pks = ["1", "", "../x", "a\x07", "é" * 200, "a:b", "x" * 600]
+    stored, errors = table_storage_keys("users", pks)
+    expected = _one_by_one([f"users:{pk}" for pk in pks])
+    assert (stored, errors) == expected
+    assert list(errors) == [1, 2, 3, 6]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("", "invalid table: expected a non-empty string, received ''"),
+        ("a:b", "invalid table: expected no ':' in it, received 'a:b'"),
+        ("../t", "invalid table: '..' is not allowed in keys, received '../t'"),
+    ],
+)
+def test_a_bad_table_is_refused_whole(table: str, message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        table_storage_keys(table, ["1"])
+    assert caught.value.message == message

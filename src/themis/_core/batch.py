@@ -233,10 +233,15 @@ def _safe_payload(reply: Reply) -> dict[str, Any]:
 def _get_chunk(
     topology: Topology, keys: BatchKeys, chunk: Chunk, routes: BatchRoutes
 ) -> Operation[Outcomes]:
-    # With "documents" the node splices each stored text in as a JSON value, so the
-    # reply's values are the documents themselves; "positional" lists them in
-    # request order, so no key is sent back.
-    body = {"keys": keys.wire_keys(chunk.uuids), "documents": True, "positional": True}
+    # The keys travel as one table and its pks. With "documents" the node splices
+    # each stored text in as a JSON value, so the reply's values are the documents
+    # themselves; "positional" lists them in request order, so no key is sent back.
+    body = {
+        "table": keys.table,
+        "pks": chunk.uuids,
+        "documents": True,
+        "positional": True,
+    }
     reply = yield from _try_batch(topology, chunk, routes, "/batch/get", body)
     if reply is None:
         return (yield from _each(keys, chunk, _get_one))
@@ -366,7 +371,7 @@ def _items_body(wire_keys: list[str], values: list[Any]) -> bytes:
 def _delete_chunk(
     topology: Topology, keys: BatchKeys, chunk: Chunk, routes: BatchRoutes
 ) -> Operation[Outcomes]:
-    body = {"keys": keys.wire_keys(chunk.uuids)}
+    body = {"table": keys.table, "pks": chunk.uuids}
     reply = yield from _try_batch(topology, chunk, routes, "/batch/delete", body)
     if reply is None:
         return (yield from _each(keys, chunk, _delete_one))

@@ -15,7 +15,7 @@ from themis import _json, _routing
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
-from themis.server.keys import DocKey, parse_key, storage_keys
+from themis.server.keys import DocKey, parse_key, storage_keys, table_storage_keys
 from themis.server.state import NodeState, node_of
 from themis.server.storage import ReadView
 from themis.server.transaction_routes import transaction_of
@@ -68,29 +68,44 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
 
 async def batch_get(request: Request) -> Response:
     body = await read_object(request)
-    keys = _key_list(body)
-    stored, invalid = storage_keys(keys)
+    table, names = _requested_keys(body)
+    if table is None:
+        stored, invalid = storage_keys(names)
+    else:
+        stored, invalid = table_storage_keys(table, names)
     with _reader(request) as view:
         blobs = view.get_many("docs", stored)
     if invalid:
         found = iter(blobs)
-        blobs = [None if i in invalid else next(found) for i in range(len(keys))]
+        blobs = [None if i in invalid else next(found) for i in range(len(names))]
+    documents = body.get("documents") is True
+    if body.get("positional") is True:
+        return json_response(_by_position(blobs, invalid, documents=documents))
+    keys = names if table is None else [f"{table}:{pk}" for pk in names]
+    return json_response(_by_key(keys, _values(blobs, documents), invalid))
+
+
+def _values(blobs: list[bytes | None], documents: bool) -> list[Any]:
     # With "documents", stored texts are spliced in as JSON values: nothing is
     # escaped here or decoded twice by the client.
-    wrap: Callable[[bytes], Any] = (
-        orjson.Fragment if body.get("documents") is True else bytes.decode
-    )
-    values: list[Any]
+    wrap: Callable[[bytes], Any] = orjson.Fragment if documents else bytes.decode
     if None in blobs:
-        values = [None if blob is None else wrap(blob) for blob in blobs]
-    else:
-        values = list(map(wrap, cast(list[bytes], blobs)))
-    if body.get("positional") is True:
-        return json_response(_by_position(values, invalid))
-    return json_response(_by_key(keys, values, invalid))
+        return [None if blob is None else wrap(blob) for blob in blobs]
+    return list(map(wrap, cast(list[bytes], blobs)))
 
 
-def _by_position(values: list[Any], invalid: dict[int, str]) -> dict[str, Any]:
+def _by_position(
+    blobs: list[bytes | None], invalid: dict[int, str], *, documents: bool
+) -> dict[str, Any]:
+    if documents and None not in blobs:
+        # The usual answer: every document found, spliced in as one JSON array.
+        found = cast(list[bytes], blobs)
+        return {
+            "documents": orjson.Fragment(b"[" + b",".join(found) + b"]"),
+            "missing": [],
+            "errors": [],
+        }
+    values = _values(blobs, documents)
     missing = [
         i for i, value in enumerate(values) if value is None and i not in invalid
     ]
@@ -225,16 +240,45 @@ def _check_owned(node: NodeState, key: DocKey) -> None:
         )
 
 
+def _requested_keys(body: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """The keys a batch names: ``(None, wire keys)`` or ``(table, pks)``.
+
+    Raises:
+        BadRequest: neither or both forms are given, or a field has the wrong type.
+    """
+    if "pks" not in body:
+        return None, _strings(body, "keys")
+    if "keys" in body:
+        raise BadRequest(
+            "expected either 'keys' or 'table' with 'pks', received both 'keys' "
+            "and 'pks'"
+        )
+    table: str = field(body, "table", str)
+    return table, _strings(body, "pks")
+
+
 def _key_list(body: dict[str, Any]) -> list[str]:
-    keys: list[str] = field(body, "keys", list)
-    _check_size(len(keys))
-    for position, key in enumerate(keys):
-        if not isinstance(key, str):
-            raise BadRequest(
-                f"expected 'keys' to hold strings, received {type(key).__name__} "
-                f"at position {position}"
-            )
-    return keys
+    """The wire keys a batch names, in either form."""
+    table, names = _requested_keys(body)
+    if table is None:
+        return names
+    return [f"{table}:{pk}" for pk in names]
+
+
+def _strings(body: dict[str, Any], name: str) -> list[str]:
+    values: list[str] = field(body, name, list)
+    _check_size(len(values))
+    try:
+        # Joining is a C-speed check that every entry is a string.
+        " ".join(values)
+    except TypeError:
+        for position, value in enumerate(values):
+            if not isinstance(value, str):
+                raise BadRequest(
+                    f"expected {name!r} to hold strings, received "
+                    f"{type(value).__name__} at position {position}"
+                ) from None
+    return values
 
 
 def _check_size(count: int) -> None:

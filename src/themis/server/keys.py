@@ -94,6 +94,34 @@ def storage_keys(keys: Sequence[str]) -> tuple[list[bytes], dict[int, str]]:
     return stored, errors
 
 
+def table_storage_keys(
+    table: str, pks: Sequence[str]
+) -> tuple[list[bytes], dict[int, str]]:
+    """Validate the keys ``table:pk`` of one table and return their storage forms.
+
+    Returns:
+        As :func:`storage_keys` for the keys ``f"{table}:{pk}"``.
+
+    Raises:
+        BadRequest: the table itself is not a valid table name.
+    """
+    check_segment(table, "table")
+    if ":" in table:
+        raise BadRequest(f"invalid table: expected no ':' in it, received {table!r}")
+    # A space between the pks keeps any refused token from spanning two of them.
+    longest = max(map(len, pks), default=0)
+    if (
+        all(pks)
+        and len(table) + 1 + longest <= MAX_KEY_BYTES // 4
+        and _plain(" ".join(pks))
+    ):
+        prefix, suffix = _storage_affixes(table)
+        # Checked pks hold no control character, so NUL only separates them.
+        joined = (suffix + "\x00" + prefix).join(pks)
+        return (prefix + joined + suffix).encode().split(b"\x00") if pks else [], {}
+    return storage_keys([f"{table}:{pk}" for pk in pks])
+
+
 def _one_table(keys: Sequence[str]) -> list[bytes] | None:
     """The storage keys of checked keys that all name one table, else ``None``.
 
