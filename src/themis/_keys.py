@@ -15,6 +15,7 @@ __all__ = [
     "URN_PREFIX",
     "check_uuid",
     "check_uuids",
+    "printable",
     "table",
     "urn",
     "urn_from_wire_key",
@@ -77,11 +78,23 @@ def check_uuids(uuids: Sequence[str]) -> None:
         check_uuid(uuid)
 
 
+def printable(text: str) -> bool:
+    """Whether ``text`` is all printable characters, as :meth:`str.isprintable`."""
+    if text.isascii():
+        # Deleting every printable byte in one C pass leaves only control
+        # characters, several times faster than a lookup per character.
+        return not text.encode().translate(None, _PRINTABLE_ASCII)
+    return text.isprintable()
+
+
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+
+
 def _plain(text: str) -> bool:
     # Plain str scans accept the usual uuid several times faster than the regex;
     # anything unusual takes the full check, which also words the error.
     return (
-        text.isprintable()
+        printable(text)
         and ":" not in text
         and "/" not in text
         and "\\" not in text

@@ -41,8 +41,15 @@ class Workers:
                 results[position] = work(items[position])
 
         lanes = [range(start, len(items), limit) for start in range(limit)]
-        for future in [self._started().submit(lane, ln) for ln in lanes if ln]:
-            future.result()
+        own, *others = [ln for ln in lanes if ln]
+        # The caller takes the first lane itself: one thread fewer to wake, and it
+        # would only wait otherwise.
+        futures = [self._started().submit(lane, ln) for ln in others]
+        try:
+            lane(own)
+        finally:
+            for future in futures:
+                future.result()
         return cast(list[R], results)
 
     def close(self, *, wait: bool = True) -> None:

@@ -1,8 +1,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from themis._keys import check_uuid, check_uuids, urn, urn_from_wire_key, wire_key
+from themis._keys import (
+    check_uuid,
+    check_uuids,
+    printable,
+    urn,
+    urn_from_wire_key,
+    wire_key,
+)
 
 
 def test_wire_key_and_urn_layout() -> None:
@@ -61,3 +70,14 @@ def test_check_uuids_accepts_what_check_uuid_accepts() -> None:
     uuids = ["a.", ".b", "émile", "with space", "\u00a0nbsp", "x\x7f"]
     check_uuids(uuids)
     assert [check_uuid(uuid) for uuid in uuids] == uuids
+
+
+@pytest.mark.parametrize("code", range(0x100))
+def test_printable_agrees_with_isprintable_on_each_character(code: int) -> None:
+    text = f"uuid-{chr(code)}-1"
+    assert printable(text) is text.isprintable()
+
+
+@given(st.text())
+def test_printable_agrees_with_isprintable(text: str) -> None:
+    assert printable(text) is text.isprintable()

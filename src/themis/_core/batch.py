@@ -70,15 +70,10 @@ class Outcomes:
     failed: dict[str, str] = field(default_factory=dict)
     #: Whether every key of the chunk is known to have exactly one outcome.
     checked: bool = False
-    #: Found documents not yet in ``found``: uuids and their documents, in order.
-    aligned: tuple[Sequence[str], list[Any]] | None = None
 
     def merge(self, other: Outcomes) -> None:
         """Adds another chunk's outcomes."""
         self.found.update(other.found)
-        if other.aligned is not None:
-            # Pairs go straight into ``found``; no dict is built for the chunk.
-            self.found.update(zip(*other.aligned, strict=True))
         self.done.update(other.done)
         self.missing.update(other.missing)
         self.failed.update(other.failed)
@@ -99,7 +94,9 @@ def batch_get(
         keys,
         BodySize(len(keys.table) + 4),
         limits,
-        lambda topology, chunk: _get_chunk(topology, keys, chunk, routes),
+        lambda topology, chunk: _get_chunk(
+            topology, keys, chunk, routes, outcomes.found
+        ),
         outcomes,
     )
     found, missing, failed = outcomes.found, outcomes.missing, outcomes.failed
@@ -231,7 +228,11 @@ def _safe_payload(reply: Reply) -> dict[str, Any]:
 
 
 def _get_chunk(
-    topology: Topology, keys: BatchKeys, chunk: Chunk, routes: BatchRoutes
+    topology: Topology,
+    keys: BatchKeys,
+    chunk: Chunk,
+    routes: BatchRoutes,
+    found: dict[str, Any],
 ) -> Operation[Outcomes]:
     # The keys travel as one table and its pks. With "documents" the node splices
     # each stored text in as a JSON value, so the reply's values are the documents
@@ -247,7 +248,7 @@ def _get_chunk(
         return (yield from _each(keys, chunk, _get_one))
     payload = reply.object()
     if isinstance(payload.get("documents"), list):
-        return _positional_outcomes(payload, chunk)
+        return _positional_outcomes(payload, chunk, found)
     uuid_of = keys.uuid_of()
     outcomes = _failed_outcomes(payload, "errors", uuid_of)
     outcomes.missing.update(map(uuid_of, _list(payload, "missing")))
@@ -256,8 +257,15 @@ def _get_chunk(
     return outcomes
 
 
-def _positional_outcomes(payload: dict[str, Any], chunk: Chunk) -> Outcomes:
+def _positional_outcomes(
+    payload: dict[str, Any], chunk: Chunk, found: dict[str, Any]
+) -> Outcomes:
     """Reads ``{"documents": [doc | null], "missing": [i], "errors": [...]}``.
+
+    When every key was found, the documents go straight into ``found``, the
+    batch's result: chunks that answer early are merged while later ones are
+    still on their way. The dict already holds every uuid, so no insertion
+    resizes it and chunks of other threads may fill it at the same time.
 
     Raises:
         ThemisError: The answer does not have one entry per requested key.
@@ -271,7 +279,8 @@ def _positional_outcomes(payload: dict[str, Any], chunk: Chunk) -> Outcomes:
         )
     if not (payload.get("missing") or payload.get("errors") or None in documents):
         # The usual answer: every key found.
-        return Outcomes(checked=True, aligned=(uuids, documents))
+        found.update(zip(uuids, documents, strict=True))
+        return Outcomes(checked=True)
     outcomes = Outcomes(found=dict(zip(uuids, documents, strict=True)), checked=True)
     try:
         for position in payload.get("missing") or ():

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from themis._keys import printable
 from themis.server.errors import BadRequest
 
 # A wire key's storage form is at most 9 bytes longer (the default namespace), so
@@ -184,7 +185,7 @@ def check_segment(text: str, what: str) -> None:
 def _plain(text: str) -> bool:
     # Plain str scans accept almost every key; check_segment names any problem.
     return (
-        text.isprintable()
+        printable(text)
         and "/" not in text
         and "\\" not in text
         and ".." not in text
