@@ -20,7 +20,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,8 +98,12 @@ class ClusterSource:
         http: httpx.Client,
         failures: ShardFailures,
         pool: Executor,
+        headers: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._pool = pool
+        # Extra headers of the requests to each shard, by shard id: a transaction's
+        # own id on that shard.
+        self._headers = headers or {}
         self._peers = list(peers)
         self._local = local
         self._local_id = local_id
@@ -214,7 +218,9 @@ class ClusterSource:
             body = {"keys": [key.wire for key in part], "positional": True}
             try:
                 response = self._http.post(
-                    f"{peer.url}/batch/get", content=_json.dumps(body)
+                    f"{peer.url}/batch/get",
+                    content=_json.dumps(body),
+                    headers=self._headers.get(peer.shard_id),
                 )
                 response.raise_for_status()
             except httpx.HTTPError as exc:
@@ -288,7 +294,9 @@ class ClusterSource:
     def _post_page(self, peer: Peer, body: dict[str, Any]) -> dict[str, Any] | None:
         try:
             response = self._http.post(
-                f"{peer.url}/query/aql", content=_json.dumps(body)
+                f"{peer.url}/query/aql",
+                content=_json.dumps(body),
+                headers=self._headers.get(peer.shard_id),
             )
         except httpx.HTTPError as exc:
             self._failures.handle(peer, exc)
@@ -309,7 +317,11 @@ class ClusterSource:
             try:
                 content = None if body is None else _json.dumps(body)
                 response = self._http.request(
-                    method, f"{peer.url}{path}", params=params, content=content
+                    method,
+                    f"{peer.url}{path}",
+                    params=params,
+                    content=content,
+                    headers=self._headers.get(peer.shard_id),
                 )
                 response.raise_for_status()
             except httpx.HTTPError as exc:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
+import anyio.to_thread
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from themis import _json, _routing
+from themis import _json
+from themis.server import shard_reads
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
@@ -26,7 +28,9 @@ MAX_BATCH_KEYS = 10_000
 async def get_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
     with _reader(request) as view:
-        blob = view.get("docs", key.storage())
+        blobs = [view.get("docs", key.storage())]
+    await _read_foreign(request, [key.wire], blobs)
+    (blob,) = blobs
     if blob is None:
         raise NotFound(f"Entity not found: {key.wire!r}")
     return json_response({"key": key.wire, "blob": blob.decode()})
@@ -78,11 +82,42 @@ async def batch_get(request: Request) -> Response:
     if invalid:
         found = iter(blobs)
         blobs = [None if i in invalid else next(found) for i in range(len(names))]
+    if transaction_of(request) is not None:
+        await _read_foreign(request, _wire_keys(table, names), blobs, invalid)
     documents = body.get("documents") is True
     if body.get("positional") is True:
         return json_response(_by_position(blobs, invalid, documents=documents))
-    keys = names if table is None else [f"{table}:{pk}" for pk in names]
-    return json_response(_by_key(keys, _values(blobs, documents), invalid))
+    return json_response(
+        _by_key(_wire_keys(table, names), _values(blobs, documents), invalid)
+    )
+
+
+def _wire_keys(table: str | None, names: list[str]) -> list[str]:
+    return names if table is None else [f"{table}:{pk}" for pk in names]
+
+
+async def _read_foreign(
+    request: Request,
+    keys: Sequence[str],
+    blobs: list[bytes | None],
+    invalid: Mapping[int, str] = {},
+) -> None:
+    """Inside a transaction, fills in what other shards hold for the keys they own.
+
+    The node read every key from its own storage; a key another shard owns is not
+    there, so that shard's answer replaces it (see `shard_reads`).
+    """
+    txn = transaction_of(request)
+    if txn is None:
+        return
+    node = node_of(request)
+    owners = shard_reads.foreign_owners(node, keys, invalid)
+    if owners:
+        found = await anyio.to_thread.run_sync(
+            shard_reads.read, node, txn, keys, owners
+        )
+        for position, blob in found.items():
+            blobs[position] = blob
 
 
 def _values(blobs: list[bytes | None], documents: bool) -> list[Any]:
@@ -210,8 +245,7 @@ async def _write(request: Request, items: list[tuple[DocKey, bytes]]) -> None:
     if txn is None:
         await node.documents.put_many([(key.storage(), blob) for key, blob in items])
         return
-    for key, _ in items:
-        _check_owned(node, key)
+    _check_owned(node, [key for key, _ in items])
     for key, blob in items:
         txn.put(key, blob)
 
@@ -221,22 +255,20 @@ async def _delete(request: Request, keys: list[DocKey]) -> list[bool]:
     txn = transaction_of(request)
     if txn is None:
         return await node.documents.delete_many(keys)
-    for key in keys:
-        _check_owned(node, key)
+    _check_owned(node, keys)
     return [txn.delete(key, node.storage.snapshot) for key in keys]
 
 
-def _check_owned(node: NodeState, key: DocKey) -> None:
+def _check_owned(node: NodeState, keys: list[DocKey]) -> None:
     # A transaction commits on one node; a key another shard owns would be
     # stored where nobody looks for it.
-    shard_ids = [shard_id for shard_id, _ in node.peers()]
-    if len(shard_ids) < 2:
-        return
-    owner = _routing.owner(shard_ids, _routing.routing_key(key.wire))
-    if owner != node.shard_id:
+    for position, owner in shard_reads.foreign_owners(
+        node, [key.wire for key in keys]
+    ).items():
         raise BadRequest(
-            f"a transaction on shard {node.shard_id!r} cannot write {key.wire!r}, "
-            f"which shard {owner!r} owns; transactions span one shard"
+            f"a transaction on shard {node.shard_id!r} cannot write "
+            f"{keys[position].wire!r}, which shard {owner!r} owns; transactions "
+            "write the keys of one shard"
         )
 
 
@@ -259,10 +291,7 @@ def _requested_keys(body: dict[str, Any]) -> tuple[str | None, list[str]]:
 
 def _key_list(body: dict[str, Any]) -> list[str]:
     """The wire keys a batch names, in either form."""
-    table, names = _requested_keys(body)
-    if table is None:
-        return names
-    return [f"{table}:{pk}" for pk in names]
+    return _wire_keys(*_requested_keys(body))
 
 
 def _strings(body: dict[str, Any], name: str) -> list[str]:

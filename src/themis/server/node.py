@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import gc
 import logging
 import secrets
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 
 from themis import _json
 from themis.aql import Budget
+from themis.server import shard_reads
 from themis.server.app import create_app
 from themis.server.auth import TokenStore
 from themis.server.cursors import CursorRegistry, TokenCodec
@@ -89,6 +91,7 @@ def open_node(config: NodeConfig) -> NodeState:
         topology=topology,
         query_budget=config.query_budget,
     )
+    node.transactions.on_finish = functools.partial(shard_reads.release, node)
     if config.tokens_file is not None:
         node.tokens = TokenStore.load(config.tokens_file)
     install_graph(node)

@@ -12,9 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis.aql import AqlError, Budget, DataSource, Deadline, Query, compile_query
+from themis.server import shard_reads
 from themis.server.cluster_source import ClusterSource, Peer, ShardFailures
 from themis.server.cursors import Opened, Page, fingerprint
-from themis.server.errors import BadRequest
+from themis.server.errors import BadRequest, ServerError
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
 from themis.server.query_source import SnapshotSource
@@ -157,7 +158,12 @@ def open_rows(
     )
     source: DataSource = local
     if request.scope == "cluster" and len(node.peers()) > 1:
-        source = _cluster_source(node, request, local, failures)
+        try:
+            headers = None if txn is None else shard_reads.query_headers(node, txn)
+        except ServerError:
+            close_view()
+            raise
+        source = _cluster_source(node, request, local, failures, headers)
     try:
         rows = query.execute(
             source, request.bind_vars, budget=budget, deadline=deadline
@@ -182,6 +188,7 @@ def _cluster_source(
     request: QueryRequest,
     local: SnapshotSource,
     failures: ShardFailures | None,
+    headers: dict[str, dict[str, str]] | None,
 ) -> ClusterSource:
     peers = node.peers()
     return ClusterSource(
@@ -193,6 +200,7 @@ def _cluster_source(
         http=node.peer_http,
         pool=node.peer_pool,
         failures=failures or ShardFailures(request.allow_partial),
+        headers=headers,
     )
 
 

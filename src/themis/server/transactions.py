@@ -106,6 +106,9 @@ class Transaction:
     writes: dict[bytes, bytes | None] = field(default_factory=dict)
     keys: dict[bytes, DocKey] = field(default_factory=dict)
     status: Status = Status.ACTIVE
+    #: The ids of the read-only transactions it holds on other shards, by shard id.
+    remote: dict[str, int] = field(default_factory=dict)
+    #: Guards ``remote`` and its end.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def read_view(
@@ -186,6 +189,8 @@ class TransactionManager:
             "total_conflicts": 0,
         }
         self._durations: list[float] = []
+        #: Told about every transaction that ends, however it ends.
+        self.on_finish: Callable[[Transaction], None] | None = None
 
     def begin(self, isolation: Isolation) -> Transaction:
         """Open a transaction.
@@ -272,6 +277,8 @@ class TransactionManager:
     def _finish(self, txn: Transaction, status: Status) -> None:
         txn.status = status
         txn.snapshot.close()
+        if self.on_finish is not None:
+            self.on_finish(txn)
         key = "total_committed" if status is Status.COMMITTED else "total_aborted"
         self.stats[key] += 1
         self._durations = [*self._durations[-999:], time.monotonic() - txn.started]
