@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -146,3 +147,28 @@ def test_views_on_other_shards_end_with_the_transaction(
 def _active(url: str) -> int:
     count: int = httpx.get(f"{url}/transaction/stats").json()["active_count"]
     return count
+
+
+def test_a_read_from_a_shard_that_is_down_is_a_503_naming_it(
+    tmp_path: Path, collection: str
+) -> None:
+    with (
+        LocalCluster(tmp_path, shards=3) as own,
+        ThemisClient(endpoints=own.urls, max_retries=0) as sdk,
+    ):
+        sdk.batch_put("relational", collection, {k: {"v": k} for k in KEYS})
+        coordinator = _coordinator(own)
+        down = next(n for n in own.nodes if str(n.shard_id) != coordinator)
+        lost = next(
+            k for k, o in _owners(own, collection).items() if o == down.shard_id
+        )
+        txn = sdk.begin_transaction()
+        down.kill()
+        with pytest.raises(ThemisHTTPError) as failed:
+            txn.get("relational", collection, lost)
+        assert failed.value.response.status_code == 503
+        assert f"shard {down.shard_id!r} did not answer" in str(failed.value)
+        # The node still serves the transaction and its own keys.
+        kept = next(k for k, o in _owners(own, collection).items() if o == coordinator)
+        assert txn.get("relational", collection, kept) == {"v": kept}
+        txn.rollback()
