@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from themis import ThemisClient, ThemisHTTPError, _routing
+from themis import ConflictError, ThemisClient, ThemisHTTPError, _routing
 from themis.server.launcher import LocalCluster
 
 KEYS = [f"k{i:02d}" for i in range(12)]
@@ -109,21 +109,71 @@ def test_read_committed_reads_see_later_commits_on_every_shard(
         assert all(txn.get("relational", collection, k) == {"v": 2} for k in KEYS)
 
 
-def test_writes_to_a_key_another_shard_owns_are_refused(
+def test_a_transaction_commits_writes_on_every_shard_at_once(
+    client: ThemisClient, collection: str
+) -> None:
+    client.batch_put("relational", collection, {k: {"v": 0} for k in KEYS[:6]})
+    with client.begin_transaction() as txn:
+        for k in KEYS[6:]:
+            txn.put("relational", collection, k, {"v": 1})
+        assert all(txn.delete("relational", collection, k) for k in KEYS[:6])
+        assert not txn.delete("relational", collection, "absent")
+        # Private until the commit, on every shard; the transaction sees its own.
+        assert client.batch_get("relational", collection, KEYS).missing == KEYS[6:]
+        assert [txn.get("relational", collection, k) for k in KEYS] == [None] * 6 + [
+            {"v": 1}
+        ] * 6
+        query = f"FOR d IN {collection} RETURN d.v"
+        assert txn.query(query).items == [1] * 6
+    after = client.batch_get("relational", collection, KEYS)
+    assert after.missing == KEYS[:6]
+    assert after.found == {k: {"v": 1} for k in KEYS[6:]}
+
+
+def test_a_conflict_on_another_shard_rolls_back_every_shard(
     cluster: LocalCluster, client: ThemisClient, collection: str
 ) -> None:
     owners = _owners(cluster, collection)
-    coordinator = _coordinator(cluster)
-    own = next(k for k, owner in owners.items() if owner == coordinator)
-    foreign, owner = next((k, o) for k, o in owners.items() if o != coordinator)
-    with client.begin_transaction() as txn:
-        txn.put("relational", collection, own, {"v": "mine"})
-        with pytest.raises(ThemisHTTPError) as refused:
-            txn.put("relational", collection, foreign, {"v": "theirs"})
-        assert refused.value.response.status_code == 400
-        assert f"which shard {owner!r} owns" in str(refused.value)
-    assert client.get("relational", collection, own) == {"v": "mine"}
-    assert client.get("relational", collection, foreign) is None
+    foreign = next(k for k, o in owners.items() if o != _coordinator(cluster))
+    client.batch_put("relational", collection, {k: {"v": 0} for k in KEYS})
+    txn = client.begin_transaction()
+    for k in KEYS:
+        txn.put("relational", collection, k, {"v": 1})
+    client.put("relational", collection, foreign, {"v": 9})
+    with pytest.raises(ConflictError, match=f"write-write conflict on .*{foreign}"):
+        txn.commit()
+    expected = {k: {"v": 9 if k == foreign else 0} for k in KEYS}
+    assert client.batch_get("relational", collection, KEYS).found == expected
+    assert _prepared(cluster) == [0, 0, 0]
+
+
+def test_a_conflict_on_the_coordinator_rolls_back_every_shard(
+    cluster: LocalCluster, client: ThemisClient, collection: str
+) -> None:
+    owners = _owners(cluster, collection)
+    own = next(k for k, o in owners.items() if o == _coordinator(cluster))
+    client.batch_put("relational", collection, {k: {"v": 0} for k in KEYS})
+    txn = client.begin_transaction()
+    for k in KEYS:
+        txn.put("relational", collection, k, {"v": 1})
+    client.put("relational", collection, own, {"v": 9})
+    with pytest.raises(ConflictError):
+        txn.commit()
+    expected = {k: {"v": 9 if k == own else 0} for k in KEYS}
+    assert client.batch_get("relational", collection, KEYS).found == expected
+    # The parts prepared on the other shards were rolled back, keys released.
+    assert _prepared(cluster) == [0, 0, 0]
+    client.batch_put("relational", collection, {k: {"v": 2} for k in KEYS})
+
+
+def test_rollback_discards_writes_on_every_shard(
+    client: ThemisClient, collection: str
+) -> None:
+    txn = client.begin_transaction()
+    for k in KEYS:
+        txn.put("relational", collection, k, {"v": 1})
+    txn.rollback()
+    assert client.batch_get("relational", collection, KEYS).missing == KEYS
 
 
 def test_views_on_other_shards_end_with_the_transaction(
@@ -142,6 +192,13 @@ def test_views_on_other_shards_end_with_the_transaction(
         while any(_active(url) for url in others) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert [_active(url) for url in others] == [0, 0]
+
+
+def _prepared(cluster: LocalCluster) -> list[int]:
+    return [
+        httpx.get(f"{node.url}/transaction/stats").json()["prepared_count"]
+        for node in cluster.nodes
+    ]
 
 
 def _active(url: str) -> int:

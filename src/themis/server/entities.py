@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
-from themis.server import shard_reads
+from themis.server import shard_parts
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DocKey, parse_key, storage_keys, table_storage_keys
-from themis.server.state import NodeState, node_of
+from themis.server.state import node_of
 from themis.server.storage import ReadView
 from themis.server.transaction_routes import transaction_of
 
@@ -105,16 +105,16 @@ async def _read_foreign(
     """Inside a transaction, fills in what other shards hold for the keys they own.
 
     The node read every key from its own storage; a key another shard owns is not
-    there, so that shard's answer replaces it (see `shard_reads`).
+    there, so that shard's answer replaces it (see `shard_parts`).
     """
     txn = transaction_of(request)
     if txn is None:
         return
     node = node_of(request)
-    owners = shard_reads.foreign_owners(node, keys, invalid)
+    owners = shard_parts.foreign_owners(node, keys, invalid)
     if owners:
         found = await anyio.to_thread.run_sync(
-            shard_reads.read, node, txn, keys, owners
+            shard_parts.read, node, txn, keys, owners
         )
         for position, blob in found.items():
             blobs[position] = blob
@@ -245,8 +245,13 @@ async def _write(request: Request, items: list[tuple[DocKey, bytes]]) -> None:
     if txn is None:
         await node.documents.put_many([(key.storage(), blob) for key, blob in items])
         return
-    _check_owned(node, [key for key, _ in items])
-    for key, blob in items:
+    foreign = shard_parts.foreign_owners(node, [key.wire for key, _ in items])
+    if foreign:
+        wire = [(key.wire, blob) for key, blob in items]
+        await anyio.to_thread.run_sync(shard_parts.write, node, txn, wire, foreign)
+    for position, (key, blob) in enumerate(items):
+        if position in foreign:
+            continue
         txn.put(key, blob)
 
 
@@ -255,21 +260,19 @@ async def _delete(request: Request, keys: list[DocKey]) -> list[bool]:
     txn = transaction_of(request)
     if txn is None:
         return await node.documents.delete_many(keys)
-    _check_owned(node, keys)
-    return [txn.delete(key, node.storage.snapshot) for key in keys]
-
-
-def _check_owned(node: NodeState, keys: list[DocKey]) -> None:
-    # A transaction commits on one node; a key another shard owns would be
-    # stored where nobody looks for it.
-    for position, owner in shard_reads.foreign_owners(
-        node, [key.wire for key in keys]
-    ).items():
-        raise BadRequest(
-            f"a transaction on shard {node.shard_id!r} cannot write "
-            f"{keys[position].wire!r}, which shard {owner!r} owns; transactions "
-            "write the keys of one shard"
+    wire = [key.wire for key in keys]
+    foreign = shard_parts.foreign_owners(node, wire)
+    existed = {}
+    if foreign:
+        existed = await anyio.to_thread.run_sync(
+            shard_parts.delete, node, txn, wire, foreign
         )
+    return [
+        existed[position]
+        if position in foreign
+        else txn.delete(key, node.storage.snapshot)
+        for position, key in enumerate(keys)
+    ]
 
 
 def _requested_keys(body: dict[str, Any]) -> tuple[str | None, list[str]]:

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from themis import _json
 from themis.aql import Budget
-from themis.server import shard_reads
+from themis.server import shard_parts, two_phase
 from themis.server.app import create_app
 from themis.server.auth import TokenStore
 from themis.server.cursors import CursorRegistry, TokenCodec
@@ -91,7 +91,7 @@ def open_node(config: NodeConfig) -> NodeState:
         topology=topology,
         query_budget=config.query_budget,
     )
-    node.transactions.on_finish = functools.partial(shard_reads.release, node)
+    node.transactions.on_finish = functools.partial(shard_parts.release, node)
     if config.tokens_file is not None:
         node.tokens = TokenStore.load(config.tokens_file)
     install_graph(node)
@@ -113,9 +113,12 @@ def serve(config: NodeConfig, *, ready: Callable[[], None] | None = None) -> Non
         follower = EtcdTopology(config.topology)
         node.topology = follower.read()
         follower.start(node)
+    recovery = two_phase.Recovery(node)
+    recovery.start()
     try:
         asyncio.run(_serve(node, config, ready))
     finally:
+        recovery.stop()
         if follower is not None:
             follower.stop()
         node.cursors.close_all()

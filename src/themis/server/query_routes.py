@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis.aql import AqlError, Budget, DataSource, Deadline, Query, compile_query
-from themis.server import shard_reads
+from themis.server import shard_parts
 from themis.server.cluster_source import ClusterSource, Peer, ShardFailures
 from themis.server.cursors import Opened, Page, fingerprint
 from themis.server.errors import BadRequest, ServerError
@@ -159,7 +159,7 @@ def open_rows(
     source: DataSource = local
     if request.scope == "cluster" and len(node.peers()) > 1:
         try:
-            headers = None if txn is None else shard_reads.query_headers(node, txn)
+            headers = None if txn is None else shard_parts.query_headers(node, txn)
         except ServerError:
             close_view()
             raise

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +21,13 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import lmdb
 
-from themis.server.errors import BadRequest, ServerError, StorageError
+from themis.server.errors import BadRequest, Conflict, ServerError, StorageError
 
 logger = logging.getLogger(__name__)
 
 # LMDB's compile-time limit on the length of a key.
 MAX_KEY_BYTES = 511
-SPACES = ("docs", "meta", "index", "graph", "vectors")
+SPACES = ("docs", "meta", "index", "graph", "vectors", "prepared", "decisions")
 """Named key spaces, each an LMDB sub-database."""
 
 _GROUP_MAX_BATCHES = 512
@@ -64,6 +64,29 @@ class Compute:
 
 
 Op = Put | Delete
+
+
+class Hold(NamedTuple):
+    """Try ``ops`` and reserve every key they would write for ``holder``.
+
+    The trial runs the write hooks in a transaction that is then discarded, so a
+    batch that could not be applied (a unique-index violation, a key another holder
+    reserved) fails here, and nothing is written. Until the reservation is released,
+    only ``holder``'s own batches may write those keys (collection registrations in
+    ``meta`` excepted: they are idempotent); everyone else gets a 409.
+    """
+
+    holder: int
+    ops: Sequence[Put | Delete]
+
+
+class Release(NamedTuple):
+    """Drop every key ``holder`` reserved; the batch's later operations may use them."""
+
+    holder: int
+
+
+Step = Op | Compute | Hold | Release
 
 
 class ReadView(Protocol):
@@ -186,7 +209,7 @@ class Snapshot(_TxnView):
 
 @dataclass(slots=True)
 class _Batch:
-    ops: Sequence[Op | Compute]
+    ops: Sequence[Step]
     future: Future[list[bool]]
 
 
@@ -220,6 +243,8 @@ class Storage:
         self._hooks: list[WriteHook] = []
         self._listeners: list[CommitListener] = []
         self._closed = False
+        #: Keys reserved by prepared transactions.
+        self.locks = KeyLocks()
         self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
         self._writer = threading.Thread(
             target=self._write_loop, name="themis-writer", daemon=True
@@ -245,7 +270,7 @@ class Storage:
         with self.snapshot() as view:
             return view.get(space, key)
 
-    def submit(self, ops: Sequence[Op | Compute]) -> Future[list[bool]]:
+    def submit(self, ops: Sequence[Step]) -> Future[list[bool]]:
         """Queue an atomic batch; the future resolves once it is durable.
 
         The result holds, per operation, whether the key existed before it.
@@ -259,11 +284,11 @@ class Storage:
         self._queue.put(batch)
         return batch.future
 
-    def write(self, ops: Sequence[Op | Compute]) -> list[bool]:
+    def write(self, ops: Sequence[Step]) -> list[bool]:
         """Apply an atomic batch and wait until it is durable."""
         return self.submit(ops).result()
 
-    async def write_async(self, ops: Sequence[Op | Compute]) -> list[bool]:
+    async def write_async(self, ops: Sequence[Step]) -> list[bool]:
         """Apply an atomic batch from a coroutine without blocking the event loop."""
         return await asyncio.wrap_future(self.submit(ops))
 
@@ -324,13 +349,15 @@ class Storage:
     def _commit_group(self, group: list[_Batch]) -> None:
         outcomes: list[tuple[_Batch, list[bool] | BaseException]] = []
         changes: list[Change] = []
+        journal: list[Callable[[], None]] = []
         try:
             with self._env.begin(write=True) as txn:
                 for batch in group:
-                    outcome = self._apply_nested(txn, batch.ops, changes)
+                    outcome = self._apply_nested(txn, batch.ops, changes, journal)
                     outcomes.append((batch, outcome))
         except lmdb.Error as exc:
             logger.error("group commit of %d batches failed: %s", len(group), exc)
+            _undo(journal)
             error = StorageError(f"the storage engine failed to commit: {exc}")
             outcomes = [(batch, error) for batch in group]
         else:
@@ -341,37 +368,69 @@ class Storage:
             _resolve(batch.future, outcome)
 
     def _apply_nested(
-        self, txn: lmdb.Transaction, ops: Sequence[Op | Compute], changes: list[Change]
+        self,
+        txn: lmdb.Transaction,
+        ops: Sequence[Step],
+        changes: list[Change],
+        journal: list[Callable[[], None]],
     ) -> list[bool] | BaseException:
         child = self._env.begin(write=True, parent=txn)
-        mark = len(changes)
+        mark, undo_mark = len(changes), len(journal)
         try:
-            existed = self._apply(child, ops, changes)
-        except ServerError as exc:
+            existed = self._apply(child, ops, changes, journal)
+        except Exception as exc:
             child.abort()
             del changes[mark:]
-            return exc
-        except Exception as exc:  # a hook bug must not kill the writer
+            _undo(journal, undo_mark)
+            if isinstance(exc, ServerError):
+                return exc
+            # A hook bug must not kill the writer.
             logger.exception("write hook failed")
-            child.abort()
-            del changes[mark:]
             return StorageError(f"the write could not be applied: {exc}")
         child.commit()
         return existed
 
     def _apply(
-        self, txn: lmdb.Transaction, ops: Sequence[Op | Compute], changes: list[Change]
+        self,
+        txn: lmdb.Transaction,
+        ops: Sequence[Step],
+        changes: list[Change],
+        journal: list[Callable[[], None]],
     ) -> list[bool]:
         view = _TxnView(txn, self._dbs)
         existed = []
         for op in _expand(view, ops):
-            old = view.get(op.space, op.key)
-            existed.append(old is not None)
-            self._apply_one(txn, op)
-            changes.append(Change(op, old))
-            for derived in self._derive(view, op, old):
-                self._apply_one(txn, derived)
+            if isinstance(op, Hold):
+                self._hold(txn, op, journal)
+            elif isinstance(op, Release):
+                journal.extend(self.locks.release(op.holder))
+            else:
+                old = view.get(op.space, op.key)
+                existed.append(old is not None)
+                self._apply_one(txn, op)
+                changes.append(Change(op, old))
+                for derived in self._derive(view, op, old):
+                    self._apply_one(txn, derived)
         return existed
+
+    def _hold(
+        self, txn: lmdb.Transaction, hold: Hold, journal: list[Callable[[], None]]
+    ) -> None:
+        trial = self._env.begin(write=True, parent=txn)
+        view = _TxnView(trial, self._dbs)
+        written: list[Op] = []
+        try:
+            for op in hold.ops:
+                old = view.get(op.space, op.key)
+                self._apply_one(trial, op)
+                written.append(op)
+                for derived in self._derive(view, op, old):
+                    self._apply_one(trial, derived)
+                    written.append(derived)
+        finally:
+            trial.abort()
+        keys = {(op.space, op.key) for op in written if op.space != "meta"}
+        journal.extend(self.locks.reserve(hold.holder, keys))
 
     def _notify(self, changes: Sequence[Change]) -> None:
         for listener in self._listeners:
@@ -385,6 +444,8 @@ class Storage:
             yield from hook(view, op, old)
 
     def _apply_one(self, txn: lmdb.Transaction, op: Op) -> None:
+        if self.locks:
+            self.locks.check(op)
         if not 0 < len(op.key) <= MAX_KEY_BYTES:
             # Hooks name the usual causes first; this stops any other before LMDB.
             raise BadRequest(
@@ -398,12 +459,82 @@ class Storage:
             txn.delete(op.key, db=db)
 
 
-def _expand(view: ReadView, ops: Sequence[Op | Compute]) -> Iterator[Op]:
+def _expand(view: ReadView, ops: Sequence[Step]) -> Iterator[Op | Hold | Release]:
     for op in ops:
         if isinstance(op, Compute):
             yield from op.derive(view)
         else:
             yield op
+
+
+def _undo(journal: list[Callable[[], None]], mark: int = 0) -> None:
+    """Takes back, latest first, the reservations made since ``mark``."""
+    for step in reversed(journal[mark:]):
+        step()
+    del journal[mark:]
+
+
+class KeyLocks:
+    """Keys reserved by holders (prepared transactions); others may not write them.
+
+    Changed only on the writer thread, inside the batches that reserve and release;
+    every change returns the step that takes it back, should its batch fail.
+    """
+
+    def __init__(self) -> None:
+        self._holders: dict[tuple[str, bytes], int] = {}
+        self._keys: dict[int, set[tuple[str, bytes]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._holders)
+
+    def check(self, op: Op) -> None:
+        """Refuses a write to a key someone holds.
+
+        Raises:
+            Conflict: the key is reserved.
+        """
+        holder = self._holders.get((op.space, op.key))
+        if holder is not None:
+            shown = op.key.replace(b"\x1f", b"/").decode(errors="replace")
+            raise Conflict(
+                f"{shown!r} is reserved by prepared transaction {holder} until it "
+                "commits or rolls back; retry shortly"
+            )
+
+    def held(self, holder: int) -> list[tuple[str, bytes]]:
+        """The keys ``holder`` reserved."""
+        return sorted(self._keys.get(holder, ()))
+
+    def reserve(
+        self, holder: int, keys: Iterable[tuple[str, bytes]]
+    ) -> list[Callable[[], None]]:
+        """Reserves keys for ``holder``; returns the steps that take it back."""
+        mine = self._keys.setdefault(holder, set())
+        added = [key for key in keys if key not in mine]
+        for key in added:
+            self._holders[key] = holder
+            mine.add(key)
+
+        def undo() -> None:
+            for key in added:
+                self._holders.pop(key, None)
+                mine.discard(key)
+            if not mine:
+                self._keys.pop(holder, None)
+
+        return [undo]
+
+    def release(self, holder: int) -> list[Callable[[], None]]:
+        """Drops every key of ``holder``; returns the steps that take it back."""
+        keys = self._keys.pop(holder, set())
+        for key in keys:
+            del self._holders[key]
+
+        def undo() -> None:
+            self.reserve(holder, keys)
+
+        return [undo]
 
 
 def _resolve(future: Future[list[bool]], outcome: list[bool] | BaseException) -> None:

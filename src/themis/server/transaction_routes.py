@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from themis.server import two_phase
 from themis.server.errors import BadRequest
 from themis.server.http import json_response, read_object
 from themis.server.state import node_of
-from themis.server.transactions import Isolation, Transaction
+from themis.server.transactions import (
+    Coordinator,
+    Isolation,
+    Status,
+    Transaction,
+    parse_ident,
+)
 
 HEADER = "x-transaction-id"
 
@@ -48,9 +59,17 @@ async def begin(request: Request) -> Response:
 
 
 async def commit(request: Request) -> Response:
-    manager = node_of(request).transactions
-    txn = manager.lookup(await _ident(request))
-    await manager.commit(txn)
+    node = node_of(request)
+    manager = node.transactions
+    txn = manager.lookup(await _ident(request), prepared=True)
+    if txn.status is Status.PREPARED:
+        await anyio.to_thread.run_sync(
+            functools.partial(manager.finish_prepared, txn, commit=True)
+        )
+    elif txn.remote_writes:
+        await two_phase.commit(node, txn)
+    else:
+        await manager.commit(txn)
     return json_response(
         {
             "transaction_id": txn.ident,
@@ -62,8 +81,13 @@ async def commit(request: Request) -> Response:
 
 async def rollback(request: Request) -> Response:
     manager = node_of(request).transactions
-    txn = manager.lookup(await _ident(request))
-    manager.rollback(txn)
+    txn = manager.lookup(await _ident(request), prepared=True)
+    if txn.status is Status.PREPARED:
+        await anyio.to_thread.run_sync(
+            functools.partial(manager.finish_prepared, txn, commit=False)
+        )
+    else:
+        manager.rollback(txn)
     return json_response(
         {
             "transaction_id": txn.ident,
@@ -73,20 +97,65 @@ async def rollback(request: Request) -> Response:
     )
 
 
+async def prepare(request: Request) -> Response:
+    """Phase one of a commit another shard coordinates (see `two_phase`)."""
+    body = await read_object(request)
+    manager = node_of(request).transactions
+    txn = manager.lookup(_ident_of(body))
+    coordinator = _coordinator(body)
+    if txn.remote_writes:
+        raise BadRequest(
+            f"transaction {txn.ident} wrote on other shards itself; only its own "
+            "commit can coordinate it"
+        )
+    await manager.prepare(txn, coordinator)
+    return json_response(
+        {
+            "transaction_id": txn.ident,
+            "status": txn.status.value,
+            "message": f"prepared {len(txn.writes)} writes",
+        }
+    )
+
+
+async def outcome(request: Request) -> Response:
+    """What became of a transaction this node coordinated (asked by its parts)."""
+    raw = request.query_params.get("transaction_id")
+    if raw is None:
+        raise BadRequest("missing required query parameter 'transaction_id'")
+    ident = parse_ident(raw)
+    status = node_of(request).transactions.outcome(ident)
+    return json_response({"transaction_id": ident, "status": status.value})
+
+
 async def stats(request: Request) -> Response:
     return json_response(node_of(request).transactions.summary())
 
 
 async def _ident(request: Request) -> object:
-    body = await read_object(request)
+    return _ident_of(await read_object(request))
+
+
+def _ident_of(body: dict[str, Any]) -> object:
     if "transaction_id" not in body:
         raise BadRequest("missing required field 'transaction_id'")
     return body["transaction_id"]
+
+
+def _coordinator(body: dict[str, Any]) -> Coordinator:
+    raw = body.get("coordinator")
+    if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str) and raw[0]:
+        return Coordinator(raw[0], parse_ident(raw[1]))
+    raise BadRequest(
+        f"expected 'coordinator' to be [shard id, transaction id], received {raw!r:.80}"
+    )
 
 
 routes = [
     Route("/transaction/begin", begin, methods=["POST"]),
     Route("/transaction/commit", commit, methods=["POST"]),
     Route("/transaction/rollback", rollback, methods=["POST"]),
+    Route("/transaction/prepare", prepare, methods=["POST"]),
+    Route("/transaction/outcome", outcome, methods=["GET"]),
     Route("/transaction/stats", stats, methods=["GET"]),
 ]

@@ -10,18 +10,32 @@ transaction began, otherwise another writer got there first and the commit is a 
 
 from __future__ import annotations
 
+import base64
 import enum
+import functools
 import heapq
 import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from themis import _json
 from themis.server.errors import BadRequest, Conflict, NotFound
 from themis.server.keys import DocKey
-from themis.server.storage import Compute, Delete, Put, ReadView, Snapshot, Storage
+from themis.server.storage import (
+    Compute,
+    Delete,
+    Hold,
+    Op,
+    Put,
+    ReadView,
+    Release,
+    Snapshot,
+    Step,
+    Storage,
+)
 
 IDLE_TIMEOUT_SECONDS = 60.0
 MAX_OPEN = 256
@@ -40,8 +54,18 @@ class Status(enum.StrEnum):
     """Where a transaction is in its life."""
 
     ACTIVE = "active"
+    #: Its writes are checked, durable and their keys reserved; it awaits the word
+    #: of its coordinator (see `prepare`).
+    PREPARED = "prepared"
     COMMITTED = "committed"
     ROLLED_BACK = "rolled_back"
+
+
+class Coordinator(NamedTuple):
+    """The transaction on another shard whose commit decides a prepared one."""
+
+    shard_id: str
+    transaction_id: int
 
 
 class OverlayView:
@@ -106,10 +130,15 @@ class Transaction:
     writes: dict[bytes, bytes | None] = field(default_factory=dict)
     keys: dict[bytes, DocKey] = field(default_factory=dict)
     status: Status = Status.ACTIVE
-    #: The ids of the read-only transactions it holds on other shards, by shard id.
+    #: The ids of the transactions it holds on other shards, by shard id.
     remote: dict[str, int] = field(default_factory=dict)
+    #: The shards among ``remote`` it has written to.
+    remote_writes: set[str] = field(default_factory=set)
     #: Guards ``remote`` and its end.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Set once prepared: who decides, and when it was prepared.
+    coordinator: Coordinator | None = None
+    prepared_at: float = 0.0
 
     def read_view(
         self, latest: Callable[[], Snapshot]
@@ -148,6 +177,44 @@ class Transaction:
         """The storage operation that checks for conflicts and applies the writes."""
         return Compute(self._check_and_apply)
 
+    def prepare_ops(
+        self, coordinator: Coordinator, held: Callable[[], list[tuple[str, bytes]]]
+    ) -> list[Step]:
+        """The batch that prepares this transaction: checked, reserved, recorded.
+
+        Args:
+            coordinator: Who decides the outcome.
+            held: The keys reserved for this transaction, once they are.
+        """
+
+        def check(view: ReadView) -> list[Op]:
+            self._check(view)
+            return []
+
+        return [
+            Compute(check),
+            Hold(self.ident, self._write_ops()),
+            Compute(lambda view: [self._record(coordinator, held())]),
+        ]
+
+    def finish_prepared_ops(self, *, commit: bool) -> list[Step]:
+        """The batch that ends a prepared transaction: applied or discarded."""
+        writes: list[Step] = [*self._write_ops()] if commit else []
+        return [Release(self.ident), *writes, Delete("prepared", _record_key(self))]
+
+    def _record(self, coordinator: Coordinator, held: list[tuple[str, bytes]]) -> Put:
+        # Written after the reservation, so that it lists the keys reserved.
+        record = {
+            "coordinator": list(coordinator),
+            "isolation": self.isolation.value,
+            "writes": [
+                [_b64(raw), None if blob is None else _b64(blob)]
+                for raw, blob in self.writes.items()
+            ],
+            "held": [[space, _b64(key)] for space, key in held],
+        }
+        return Put("prepared", _record_key(self), _json.dumps(record))
+
     def _buffer(self, key: DocKey, blob: bytes | None) -> None:
         self.last_used = time.monotonic()
         raw = key.storage()
@@ -155,6 +222,10 @@ class Transaction:
         self.keys[raw] = key
 
     def _check_and_apply(self, view: ReadView) -> Sequence[Put | Delete]:
+        self._check(view)
+        return self._write_ops()
+
+    def _check(self, view: ReadView) -> None:
         for raw in self.writes:
             if view.get("docs", raw) != self.snapshot.get("docs", raw):
                 raise Conflict(
@@ -162,6 +233,8 @@ class Transaction:
                     f"transaction changed it after transaction {self.ident} began; "
                     "retry the transaction"
                 )
+
+    def _write_ops(self) -> list[Put | Delete]:
         return [
             Put("docs", raw, blob) if blob is not None else Delete("docs", raw)
             for raw, blob in self.writes.items()
@@ -179,6 +252,8 @@ class TransactionManager:
         self._storage = storage
         self._idle_timeout = idle_timeout
         self._open: dict[int, Transaction] = {}
+        self._prepared: dict[int, Transaction] = {}
+        self._deciding: set[int] = set()
         self._lock = threading.Lock()
         # Ids stay unique across restarts of the node: they start at the clock.
         self._ids = itertools.count(int(time.time() * 1000))
@@ -191,6 +266,7 @@ class TransactionManager:
         self._durations: list[float] = []
         #: Told about every transaction that ends, however it ends.
         self.on_finish: Callable[[Transaction], None] | None = None
+        self._restore_prepared()
 
     def begin(self, isolation: Isolation) -> Transaction:
         """Open a transaction.
@@ -209,20 +285,154 @@ class TransactionManager:
             self.stats["total_begun"] += 1
         return txn
 
-    def lookup(self, raw: Any) -> Transaction:
+    def lookup(self, raw: Any, *, prepared: bool = False) -> Transaction:
         """The open transaction named by a header or body value.
+
+        Args:
+            raw: The id as received.
+            prepared: Whether a prepared transaction will do (to commit or roll
+                back); data routes only use active ones.
 
         Raises:
             BadRequest: the id is not an integer.
             NotFound: no such open transaction.
+            Conflict: it is prepared and ``prepared`` is false.
         """
         ident = parse_ident(raw)
         self._expire()
         with self._lock:
             txn = self._open.get(ident)
+            held = self._prepared.get(ident)
+        if held is not None:
+            if prepared:
+                return held
+            raise Conflict(
+                f"transaction {ident} is prepared: it takes only commit or rollback"
+            )
         if txn is None:
             raise NotFound(f"transaction {ident} not found or already completed")
         return txn
+
+    async def prepare(self, txn: Transaction, coordinator: Coordinator) -> None:
+        """Phase one of a commit over several shards: makes the outcome certain.
+
+        The writes are checked for conflicts and tried against the write hooks, the
+        keys they write are reserved, and a record of both is made durable. From
+        then on the transaction can always commit, and never expires: it ends only
+        by `finish_prepared`, once its coordinator has decided.
+
+        Raises:
+            Conflict: a conflict, or a key another prepared transaction holds; the
+                transaction is rolled back.
+        """
+        self._close(txn)
+        with self._lock:
+            self._prepared[txn.ident] = txn
+        held = functools.partial(self._storage.locks.held, txn.ident)
+        try:
+            await self._storage.write_async(txn.prepare_ops(coordinator, held))
+        except Exception as exc:
+            with self._lock:
+                self._prepared.pop(txn.ident, None)
+            self._finish(txn, Status.ROLLED_BACK)
+            if isinstance(exc, Conflict):
+                self.stats["total_conflicts"] += 1
+            raise
+        txn.snapshot.close()
+        txn.coordinator = coordinator
+        txn.prepared_at = time.monotonic()
+        txn.status = Status.PREPARED
+
+    def finish_prepared(self, txn: Transaction, *, commit: bool) -> None:
+        """Phase two: applies or discards a prepared transaction, as decided.
+
+        Blocks until durable; a storage failure leaves it prepared.
+        """
+        with self._lock:
+            if self._prepared.pop(txn.ident, None) is None:
+                raise NotFound(
+                    f"transaction {txn.ident} not found or already completed"
+                )
+        try:
+            self._storage.write(txn.finish_prepared_ops(commit=commit))
+        except Exception:
+            with self._lock:
+                self._prepared[txn.ident] = txn
+            raise
+        self._finish(txn, Status.COMMITTED if commit else Status.ROLLED_BACK)
+
+    async def commit_decided(
+        self, txn: Transaction, participants: dict[str, int]
+    ) -> None:
+        """The point of no return of a commit over several shards (after `decide`).
+
+        Applies the transaction's own writes and records, in the same atomic batch,
+        that it committed and which transactions on other shards (all prepared) must
+        now commit too. Until they all have, the record answers `outcome`.
+
+        Raises:
+            Conflict: another writer changed a key this transaction wrote; nothing
+                is applied or recorded.
+        """
+        record = _json.dumps({"participants": participants})
+        decision = Put("decisions", _record_key(txn), record)
+        try:
+            await self._storage.write_async([txn.commit_ops(), decision])
+        except Conflict:
+            self.stats["total_conflicts"] += 1
+            raise
+        with self._lock:
+            self._deciding.discard(txn.ident)
+        self._finish(txn, Status.COMMITTED)
+
+    def decide(self, txn: Transaction) -> None:
+        """Closes a transaction to requests while its commit is being decided.
+
+        Raises:
+            NotFound: it is not open.
+        """
+        # In one step, so that `outcome` never finds it neither open nor deciding.
+        self._close(txn, deciding=True)
+
+    def abandon(self, txn: Transaction) -> None:
+        """Rolls back a transaction whose commit was being decided."""
+        with self._lock:
+            if txn.ident not in self._deciding:
+                return
+            self._deciding.discard(txn.ident)
+        self._finish(txn, Status.ROLLED_BACK)
+
+    def outcome(self, ident: int) -> Status:
+        """What became of a transaction this node coordinated, as far as it knows.
+
+        ``ACTIVE`` while it may still commit; ``COMMITTED`` while a record of its
+        commit is kept (until every other shard has committed its part);
+        ``ROLLED_BACK`` otherwise: ids are never reused, so a transaction neither
+        open nor recorded can no longer commit.
+        """
+        with self._lock:
+            if ident in self._open or ident in self._deciding:
+                return Status.ACTIVE
+        if self._storage.get("decisions", _ident_key(ident)) is not None:
+            return Status.COMMITTED
+        return Status.ROLLED_BACK
+
+    def decisions(self) -> list[tuple[int, dict[str, int]]]:
+        """Commits whose parts on other shards may not all have committed yet."""
+        with self._storage.snapshot() as view:
+            records = list(view.scan("decisions"))
+        return [
+            (int(raw), dict(_json.loads(blob)["participants"])) for raw, blob in records
+        ]
+
+    def forget(self, ident: int) -> None:
+        """Drops the record of a commit once every shard has committed its part."""
+        self._storage.write([Delete("decisions", _ident_key(ident))])
+
+    def prepared(self) -> list[Transaction]:
+        """The prepared transactions, oldest first."""
+        with self._lock:
+            return sorted(self._prepared.values(), key=lambda t: t.prepared_at)
 
     async def commit(self, txn: Transaction) -> None:
         """Apply a transaction atomically.
@@ -245,6 +455,26 @@ class TransactionManager:
         self._close(txn)
         self._finish(txn, Status.ROLLED_BACK)
 
+    def _restore_prepared(self) -> None:
+        """Takes up the prepared transactions a previous run left, keys reserved."""
+        with self._storage.snapshot() as view:
+            records = list(view.scan("prepared"))
+        for raw, blob in records:
+            record = _json.loads(blob)
+            txn = Transaction(
+                int(raw), Isolation(record["isolation"]), self._storage.snapshot()
+            )
+            txn.snapshot.close()
+            txn.writes = {
+                _unb64(key): None if value is None else _unb64(value)
+                for key, value in record["writes"]
+            }
+            txn.coordinator = Coordinator(*record["coordinator"])
+            txn.status = Status.PREPARED
+            held = [(space, _unb64(key)) for space, key in record["held"]]
+            self._storage.locks.reserve(txn.ident, held)
+            self._prepared[txn.ident] = txn
+
     def summary(self) -> dict[str, Any]:
         """The counters of ``GET /transaction/stats``."""
         self._expire()
@@ -253,6 +483,7 @@ class TransactionManager:
         return {
             **self.stats,
             "active_count": len(self._open),
+            "prepared_count": len(self._prepared),
             "avg_duration_ms": sum(durations) / len(durations) * 1000,
             "max_duration_ms": max(durations) * 1000,
             "success_rate": self.stats["total_committed"] / finished
@@ -267,12 +498,14 @@ class TransactionManager:
         for txn in open_now:
             self.rollback(txn)
 
-    def _close(self, txn: Transaction) -> None:
+    def _close(self, txn: Transaction, *, deciding: bool = False) -> None:
         with self._lock:
             if self._open.pop(txn.ident, None) is None:
                 raise NotFound(
                     f"transaction {txn.ident} not found or already completed"
                 )
+            if deciding:
+                self._deciding.add(txn.ident)
 
     def _finish(self, txn: Transaction, status: Status) -> None:
         txn.status = status
@@ -293,6 +526,23 @@ class TransactionManager:
                 del self._open[txn.ident]
         for txn in idle:
             self._finish(txn, Status.ROLLED_BACK)
+
+
+def _record_key(txn: Transaction) -> bytes:
+    return _ident_key(txn.ident)
+
+
+def _ident_key(ident: int) -> bytes:
+    # Zero-padded, so records list in id order.
+    return f"{ident:020d}".encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
 
 
 def parse_ident(raw: Any) -> int:

@@ -1,11 +1,12 @@
-"""A transaction's reads of documents that other shards own.
+"""A transaction's parts on the other shards of a cluster.
 
-A transaction lives on the node it began on and writes only keys that node owns.
-Its reads see the whole cluster: the first time it reads from another shard, its
-node opens a transaction of the same isolation there and reads through it from then
-on, so a ``snapshot`` transaction sees each shard as of its first read there and its
-reads repeat. Those shard transactions only read; they are rolled back when the
-transaction that opened them ends.
+A transaction lives on the node it began on. The first time it touches a key that
+another shard owns, its node opens a transaction of the same isolation on that shard
+and sends every later read and write of that shard's keys through it: a ``snapshot``
+transaction sees each shard as of its first touch there and its reads repeat, and
+writes wait in the shard's transaction until the commit, which prepares and commits
+them in two phases (`two_phase`). Parts that only read are rolled back when the
+transaction ends.
 
 Every function here may wait on the network, so routes call them on a worker thread.
 """
@@ -23,7 +24,16 @@ from themis.server.errors import Conflict, Unavailable
 from themis.server.state import NodeState
 from themis.server.transactions import Status, Transaction
 
-__all__ = ["foreign_owners", "query_headers", "read", "release"]
+__all__ = [
+    "HEADER",
+    "delete",
+    "foreign_owners",
+    "post",
+    "query_headers",
+    "read",
+    "release",
+    "write",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +76,62 @@ def read(
         Unavailable: a shard did not answer.
         Conflict: the transaction's view on a shard has expired.
     """
-    positions: dict[str, list[int]] = {}
-    for position, owner in owners.items():
-        positions.setdefault(owner, []).append(position)
     urls = dict(node.peers())
     found: dict[int, bytes | None] = {}
-    for shard_id, wanted in positions.items():
+    for shard_id, wanted in _by_shard(owners).items():
         texts = _batch_get(
             node, txn, shard_id, urls[shard_id], [wire_keys[p] for p in wanted]
         )
         found.update(zip(wanted, texts, strict=True))
     return found
+
+
+def write(
+    node: NodeState,
+    txn: Transaction,
+    items: Sequence[tuple[str, bytes]],
+    owners: dict[int, str],
+) -> None:
+    """Buffers the writes ``(wire key, stored text)`` at ``owners``' positions in
+    the transaction's parts on their shards.
+
+    Raises:
+        Unavailable: a shard did not answer.
+        Conflict: the transaction's part on a shard has expired.
+    """
+    urls = dict(node.peers())
+    for shard_id, wanted in _by_shard(owners).items():
+        entries = [{"key": items[p][0], "blob": items[p][1].decode()} for p in wanted]
+        answer = _in_part(
+            node, txn, shard_id, urls[shard_id], "/batch/put", {"items": entries}
+        )
+        _written(txn, shard_id)
+        if answer.get("failed"):
+            raise Unavailable(
+                f"shard {shard_id!r} refused writes of transaction {txn.ident}: "
+                f"{answer['failed']!r:.200}"
+            )
+
+
+def delete(
+    node: NodeState, txn: Transaction, keys: Sequence[str], owners: dict[int, str]
+) -> dict[int, bool]:
+    """Buffers the deletes of the keys at ``owners``' positions in the transaction's
+    parts on their shards; returns, per position, whether the document existed.
+
+    Raises:
+        Unavailable: a shard did not answer.
+        Conflict: the transaction's part on a shard has expired.
+    """
+    urls = dict(node.peers())
+    existed: dict[int, bool] = {}
+    for shard_id, wanted in _by_shard(owners).items():
+        body = {"keys": [keys[p] for p in wanted]}
+        answer = _in_part(node, txn, shard_id, urls[shard_id], "/batch/delete", body)
+        _written(txn, shard_id)
+        gone = set(answer.get("succeeded") or ())
+        existed.update((p, keys[p] in gone) for p in wanted)
+    return existed
 
 
 def query_headers(node: NodeState, txn: Transaction) -> dict[str, dict[str, str]]:
@@ -102,19 +157,36 @@ def release(node: NodeState, txn: Transaction) -> None:
         node.peer_pool.submit(_roll_back, node, txn)
 
 
+def _by_shard(owners: dict[int, str]) -> dict[str, list[int]]:
+    positions: dict[str, list[int]] = {}
+    for position, owner in owners.items():
+        positions.setdefault(owner, []).append(position)
+    return positions
+
+
+def _written(txn: Transaction, shard_id: str) -> None:
+    with txn.lock:
+        txn.remote_writes.add(shard_id)
+
+
+def _in_part(
+    node: NodeState,
+    txn: Transaction,
+    shard_id: str,
+    url: str,
+    path: str,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """Sends a request inside the transaction's part on a shard."""
+    ident = _joined(node, txn, shard_id, url)
+    return post(node, txn.ident, shard_id, f"{url}{path}", body, {HEADER: str(ident)})
+
+
 def _batch_get(
     node: NodeState, txn: Transaction, shard_id: str, url: str, keys: list[str]
 ) -> list[bytes | None]:
-    ident = _joined(node, txn, shard_id, url)
     body = {"keys": keys, "positional": True}
-    payload = _call(
-        node,
-        txn,
-        shard_id,
-        f"{url}/batch/get",
-        body,
-        headers={HEADER: str(ident)},
-    )
+    payload = _in_part(node, txn, shard_id, url, "/batch/get", body)
     texts = payload.get("documents")
     if payload.get("errors") or not isinstance(texts, list) or len(texts) != len(keys):
         raise Unavailable(
@@ -132,38 +204,46 @@ def _joined(node: NodeState, txn: Transaction, shard_id: str, url: str) -> int:
         ident = txn.remote.get(shard_id)
         if ident is None:
             body = {"isolation": txn.isolation.value}
-            answer = _call(node, txn, shard_id, f"{url}/transaction/begin", body)
+            begin = f"{url}/transaction/begin"
+            answer = post(node, txn.ident, shard_id, begin, body)
             ident = txn.remote[shard_id] = int(answer["transaction_id"])
         return ident
 
 
-def _call(
+def post(
     node: NodeState,
-    txn: Transaction,
+    coordinator: int,
     shard_id: str,
     url: str,
     body: dict[str, Any],
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Posts a request of transaction ``coordinator`` to another shard.
+
+    Raises:
+        Unavailable: the shard did not answer, or not with a JSON object.
+        Conflict: the shard answered 404 or 409 (the part has expired, or
+            conflicts).
+    """
     try:
         response = node.peer_http.post(url, content=_json.dumps(body), headers=headers)
     except httpx.HTTPError as exc:
         raise Unavailable(
-            f"shard {shard_id!r} did not answer a read of transaction "
-            f"{txn.ident}: {exc}"
+            f"shard {shard_id!r} did not answer for transaction {coordinator}: {exc}"
         ) from None
     if response.status_code == 404:
         raise Conflict(
-            f"transaction {txn.ident} lost its view on shard {shard_id!r}, which "
+            f"transaction {coordinator} lost its part on shard {shard_id!r}, which "
             "rolls back transactions idle too long; retry the transaction"
         )
+    if response.status_code == 409:
+        raise Conflict(f"on shard {shard_id!r}: {_message(response)}")
     if response.status_code != 200:
         # The keys were checked here already: a refusal means the shards disagree
-        # (a secret, a version), which no retry of this request by the client mends
-        # by itself, but another node or a later try may.
+        # (a secret, a version), which another node or a later try may mend.
         raise Unavailable(
-            f"shard {shard_id!r} refused a read of transaction {txn.ident} with "
-            f"{response.status_code}: {_message(response)}"
+            f"shard {shard_id!r} refused a request of transaction {coordinator} "
+            f"with {response.status_code}: {_message(response)}"
         )
     try:
         payload = _json.loads(response.content)
@@ -171,7 +251,7 @@ def _call(
         payload = None
     if not isinstance(payload, dict):
         raise Unavailable(
-            f"shard {shard_id!r} answered a read of transaction {txn.ident} with "
+            f"shard {shard_id!r} answered transaction {coordinator} with "
             f"something other than a JSON object: {response.content[:100]!r}"
         )
     return payload
