@@ -170,3 +170,31 @@ def test_outcome_and_prepare_refuse_bad_input(pair: LocalCluster) -> None:
     assert _prepare(participant.url, part, [coordinator.shard_id, 1]).is_success
     httpx.post(f"{participant.url}/transaction/rollback", json={"transaction_id": part})
     assert _prepared_count(participant.url) == 0
+
+
+def test_a_prepared_part_holds_the_unique_values_it_writes(pair: LocalCluster) -> None:
+    coordinator, participant = _roles(pair)
+    created = httpx.post(
+        f"{participant.url}/index/create",
+        json={"table": "prepared", "column": "email", "unique": True},
+    )
+    assert created.is_success, created.text
+    first, second = _owned_key(pair, participant), _owned_key(pair, participant)
+    deciding = _begin(coordinator.url)
+    part = _begin(participant.url)
+    assert _put(participant.url, first, {"email": "x@example.org"}, part) == 201
+    assert _prepare(participant.url, part, [coordinator.shard_id, deciding]).is_success
+
+    taken = httpx.put(
+        f"{participant.url}/entities/{second}",
+        json={"blob": '{"email": "x@example.org"}'},
+    )
+    assert taken.status_code == 409
+    assert f"once prepared transaction {part} commits" in taken.json()["message"]
+
+    httpx.post(
+        f"{coordinator.url}/transaction/rollback", json={"transaction_id": deciding}
+    )
+    _wait_until(lambda: _prepared_count(participant.url) == 0)
+    assert _put(participant.url, second, {"email": "x@example.org"}) == 201
+    assert _get(participant.url, first) is None

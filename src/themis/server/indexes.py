@@ -239,13 +239,24 @@ def _entry_changes(
 def _check_unique(
     view: ReadView, definition: IndexDefinition, encoded: bytes, doc_key: bytes
 ) -> None:
-    for entry, _ in view.scan("index", definition.ident + encoded + _SEP):
-        holder = entry[len(definition.ident) + len(encoded) + 1 :]
+    prefix = definition.ident + encoded + _SEP
+    for entry, _ in view.scan("index", prefix):
+        holder = entry[len(prefix) :]
         if holder != doc_key:
             raise Conflict(
                 f"unique index on {'.'.join(definition.field)!r} of "
                 f"{definition.collection!r} already holds this value for "
                 f"{decode_storage_key(holder).wire!r}"
+            )
+    # A prepared transaction about to give the value to another document holds it.
+    for entry, transaction in view.reserved("index", prefix):
+        holder = entry[len(prefix) :]
+        if holder != doc_key:
+            raise Conflict(
+                f"unique index on {'.'.join(definition.field)!r} of "
+                f"{definition.collection!r} holds this value for "
+                f"{decode_storage_key(holder).wire!r} once prepared transaction "
+                f"{transaction} commits; retry shortly"
             )
 
 

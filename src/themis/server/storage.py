@@ -104,6 +104,14 @@ class ReadView(Protocol):
         self, space: str, prefix: bytes, *, end: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
+    def reserved(self, space: str, prefix: bytes) -> list[tuple[bytes, int]]:
+        """Keys under ``prefix`` reserved by prepared transactions, with holders.
+
+        Only a writer's view knows them; a hook whose constraint spans keys (a
+        unique index) treats them as taken.
+        """
+        ...
+
 
 class WriteHook(Protocol):
     """Derives extra operations from a write, inside the same transaction.
@@ -137,9 +145,18 @@ class Change(NamedTuple):
 class _TxnView:
     """A `ReadView` over an open LMDB transaction."""
 
-    def __init__(self, txn: lmdb.Transaction, dbs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        txn: lmdb.Transaction,
+        dbs: dict[str, Any],
+        locks: KeyLocks | None = None,
+    ) -> None:
         self._txn = txn
         self._dbs = dbs
+        self._locks = locks
+
+    def reserved(self, space: str, prefix: bytes) -> list[tuple[bytes, int]]:
+        return self._locks.under(space, prefix) if self._locks else []
 
     def get(self, space: str, key: bytes) -> bytes | None:
         value = self._txn.get(key, db=self._dbs[space])
@@ -397,7 +414,7 @@ class Storage:
         changes: list[Change],
         journal: list[Callable[[], None]],
     ) -> list[bool]:
-        view = _TxnView(txn, self._dbs)
+        view = _TxnView(txn, self._dbs, self.locks)
         existed = []
         for op in _expand(view, ops):
             if isinstance(op, Hold):
@@ -417,7 +434,7 @@ class Storage:
         self, txn: lmdb.Transaction, hold: Hold, journal: list[Callable[[], None]]
     ) -> None:
         trial = self._env.begin(write=True, parent=txn)
-        view = _TxnView(trial, self._dbs)
+        view = _TxnView(trial, self._dbs, self.locks)
         written: list[Op] = []
         try:
             for op in hold.ops:
@@ -501,6 +518,14 @@ class KeyLocks:
                 f"{shown!r} is reserved by prepared transaction {holder} until it "
                 "commits or rolls back; retry shortly"
             )
+
+    def under(self, space: str, prefix: bytes) -> list[tuple[bytes, int]]:
+        """Reserved keys of ``space`` under ``prefix``, with their holders."""
+        return [
+            (key, holder)
+            for (where, key), holder in self._holders.items()
+            if where == space and key.startswith(prefix)
+        ]
 
     def held(self, holder: int) -> list[tuple[str, bytes]]:
         """The keys ``holder`` reserved."""

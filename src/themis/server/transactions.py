@@ -102,6 +102,9 @@ class OverlayView:
     ) -> Iterator[tuple[bytes, bytes]]:
         return self._base.scan_back(space, prefix, end=end)
 
+    def reserved(self, space: str, prefix: bytes) -> list[tuple[bytes, int]]:
+        return self._base.reserved(space, prefix)
+
     def _stored(
         self, prefix: bytes, start: bytes | None
     ) -> Iterator[tuple[bytes, bytes | None]]:

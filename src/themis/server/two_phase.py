@@ -25,7 +25,7 @@ import httpx
 
 from themis import _json
 from themis.server import shard_parts
-from themis.server.errors import ServerError
+from themis.server.errors import ServerError, Unavailable
 from themis.server.state import NodeState
 from themis.server.transactions import Coordinator, Status, Transaction
 
@@ -56,6 +56,7 @@ async def commit(node: NodeState, txn: Transaction) -> None:
     manager.decide(txn)
     try:
         await anyio.to_thread.run_sync(_prepare_all, node, txn, parts)
+        # Refused or failed, this write leaves no decision behind.
         await manager.commit_decided(txn, parts)
     except ServerError:
         manager.abandon(txn)
@@ -69,6 +70,11 @@ def _prepare_all(node: NodeState, txn: Transaction, parts: dict[str, int]) -> No
     urls = dict(node.peers())
     coordinator = [node.shard_id, txn.ident]
     for shard_id, ident in parts.items():
+        if shard_id not in urls:
+            raise Unavailable(
+                f"shard {shard_id!r}, which holds writes of transaction "
+                f"{txn.ident}, left the topology"
+            )
         body = {"transaction_id": ident, "coordinator": coordinator}
         url = f"{urls[shard_id]}/transaction/prepare"
         shard_parts.post(node, txn.ident, shard_id, url, body)
