@@ -1,10 +1,11 @@
-"""Transactions on a 3-shard cluster: reads see every shard, writes stay on one."""
+"""Transactions on a 3-shard cluster: they read and write every shard at once."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,8 +24,13 @@ def client(cluster: LocalCluster) -> Iterator[ThemisClient]:
 
 
 @pytest.fixture
-def collection() -> str:
-    return f"tx{uuid.uuid4().hex[:12]}"
+def collection(cluster: LocalCluster) -> str:
+    """A new collection whose keys lie on every shard, the coordinator's included."""
+    shard_ids = {str(node.shard_id) for node in cluster.nodes}
+    while True:
+        name = f"tx{uuid.uuid4().hex[:12]}"
+        if set(_owners(cluster, name).values()) == shard_ids:
+            return name
 
 
 def _owners(cluster: LocalCluster, collection: str) -> dict[str, str]:
@@ -130,6 +136,17 @@ def test_a_transaction_commits_writes_on_every_shard_at_once(
     assert after.found == {k: {"v": 1} for k in KEYS[6:]}
 
 
+def test_a_query_inside_a_transaction_finds_collections_it_starts_on_every_shard(
+    client: ThemisClient, collection: str
+) -> None:
+    with client.begin_transaction() as txn:
+        for k in KEYS:
+            txn.put("relational", collection, k, {"v": k})
+        query = f"FOR d IN {collection} SORT d.v RETURN d.v"
+        assert txn.query(query).items == KEYS
+    assert client.query(query).items == KEYS
+
+
 def test_a_conflict_on_another_shard_rolls_back_every_shard(
     cluster: LocalCluster, client: ThemisClient, collection: str
 ) -> None:
@@ -182,16 +199,22 @@ def test_views_on_other_shards_end_with_the_transaction(
     client.batch_put("relational", collection, {k: {"v": k} for k in KEYS})
     others = [n.url for n in cluster.nodes if n.shard_id != _coordinator(cluster)]
     for finish in ("commit", "rollback"):
+        # Parts of earlier transactions end in the background too.
+        _wait_for_no_parts(others)
         txn = client.begin_transaction("snapshot")
         for k in KEYS:
             txn.get("relational", collection, k)
         assert [_active(url) for url in others] == [1, 1]
         getattr(txn, finish)()
         # They are rolled back in the background, right after the transaction ends.
-        deadline = time.monotonic() + 10
-        while any(_active(url) for url in others) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_for_no_parts(others)
         assert [_active(url) for url in others] == [0, 0]
+
+
+def _wait_for_no_parts(urls: list[str]) -> None:
+    deadline = time.monotonic() + 10
+    while any(_active(url) for url in urls) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _prepared(cluster: LocalCluster) -> list[int]:
@@ -229,3 +252,47 @@ def test_a_read_from_a_shard_that_is_down_is_a_503_naming_it(
         kept = next(k for k, o in _owners(own, collection).items() if o == coordinator)
         assert txn.get("relational", collection, kept) == {"v": kept}
         txn.rollback()
+
+
+def test_concurrent_transfers_across_shards_keep_the_total(
+    client: ThemisClient, collection: str
+) -> None:
+    accounts = KEYS[:6]
+    client.batch_put("relational", collection, {a: {"balance": 100} for a in accounts})
+    committed = []
+
+    def transfer(worker: int) -> None:
+        for step in range(12):
+            source = accounts[(worker + step) % len(accounts)]
+            target = accounts[(worker + 2 * step + 1) % len(accounts)]
+            if source == target:
+                continue
+            for _ in range(20):
+                txn = client.begin_transaction("snapshot")
+                try:
+                    a = txn.get("relational", collection, source)
+                    b = txn.get("relational", collection, target)
+                    txn.put(
+                        "relational", collection, source, {"balance": a["balance"] - 7}
+                    )
+                    txn.put(
+                        "relational", collection, target, {"balance": b["balance"] + 7}
+                    )
+                    txn.commit()
+                except ConflictError:
+                    if txn.state.value == "active":
+                        txn.rollback()
+                    continue
+                committed.append((source, target))
+                break
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(transfer, range(4)))
+    balances = client.batch_get("relational", collection, accounts).found
+    assert sum(doc["balance"] for doc in balances.values()) == 100 * len(accounts)
+    expected = dict.fromkeys(accounts, 100)
+    for source, target in committed:
+        expected[source] -= 7
+        expected[target] += 7
+    assert {a: doc["balance"] for a, doc in balances.items()} == expected
+    assert committed

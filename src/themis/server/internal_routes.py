@@ -12,6 +12,7 @@ from themis.server.errors import BadRequest
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE
 from themis.server.state import node_of
+from themis.server.transaction_routes import transaction_of
 
 
 async def collections(request: Request) -> Response:
@@ -19,6 +20,11 @@ async def collections(request: Request) -> Response:
     namespace = request.query_params.get("namespace") or DEFAULT_NAMESPACE
     with node.storage.snapshot() as view:
         names = list_collections(view, namespace)
+    txn = transaction_of(request)
+    if txn is not None:
+        # A coordinator's query inside a transaction must also find the
+        # collections that only the transaction's writes here have started.
+        names = sorted({*names, *txn.collections_written(namespace)})
     return json_response({"namespace": namespace, "collections": names})
 
 

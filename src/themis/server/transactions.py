@@ -172,6 +172,14 @@ class Transaction:
             self._buffer(key, None)
         return existed
 
+    def collections_written(self, namespace: str) -> set[str]:
+        """The collections of ``namespace`` this transaction writes documents to."""
+        return {
+            key.collection
+            for raw, key in self.keys.items()
+            if key.namespace == namespace and self.writes.get(raw) is not None
+        }
+
     def has_writes(self) -> bool:
         """Whether anything is buffered (queries then cannot trust indexes)."""
         return bool(self.writes)
