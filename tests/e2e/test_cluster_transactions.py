@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from themis import ConflictError, ThemisClient, ThemisHTTPError, _routing
+from themis import (
+    AsyncThemisClient,
+    ConflictError,
+    ThemisClient,
+    ThemisHTTPError,
+    _routing,
+)
 from themis.server.launcher import LocalCluster
 
 KEYS = [f"k{i:02d}" for i in range(12)]
@@ -296,3 +303,20 @@ def test_concurrent_transfers_across_shards_keep_the_total(
         expected[target] += 7
     assert {a: doc["balance"] for a, doc in balances.items()} == expected
     assert committed
+
+
+def test_the_async_client_commits_across_shards(
+    cluster: LocalCluster, collection: str
+) -> None:
+    async def scenario() -> None:
+        async with AsyncThemisClient(endpoints=cluster.urls) as sdk:
+            async with await sdk.begin_transaction() as txn:
+                for k in KEYS:
+                    await txn.put("relational", collection, k, {"v": k})
+                assert await txn.get("relational", collection, KEYS[-1]) == {
+                    "v": KEYS[-1]
+                }
+            found = await sdk.batch_get("relational", collection, KEYS)
+            assert found.found == {k: {"v": k} for k in KEYS}
+
+    asyncio.run(scenario())
