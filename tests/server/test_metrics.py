@@ -33,6 +33,7 @@ def test_every_family_is_exposed(http: httpx.Client) -> None:
         "themis_cursors_open",
         'themis_transactions_total{outcome="committed"}',
         "themis_transactions_open",
+        "themis_transactions_prepared",
     ):
         assert name in samples
 

@@ -68,6 +68,12 @@ def _transactions(node: NodeState) -> Iterator[str]:
         yield f'themis_transactions_total{{outcome="{outcome}"}} {value}'
     yield from _family("themis_transactions_open", "gauge", "Open transactions.")
     yield f"themis_transactions_open {summary['active_count']}"
+    yield from _family(
+        "themis_transactions_prepared",
+        "gauge",
+        "Prepared parts of cross-shard commits awaiting their coordinator.",
+    )
+    yield f"themis_transactions_prepared {summary['prepared_count']}"
 
 
 def _family(name: str, kind: str, help_text: str) -> Iterator[str]:

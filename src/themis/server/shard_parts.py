@@ -74,7 +74,7 @@ def read(
 
     Raises:
         Unavailable: a shard did not answer.
-        Conflict: the transaction's view on a shard has expired.
+        Conflict: the transaction's part on a shard has expired.
     """
     urls = dict(node.peers())
     found: dict[int, bytes | None] = {}
@@ -102,10 +102,12 @@ def write(
     urls = dict(node.peers())
     for shard_id, wanted in _by_shard(owners).items():
         entries = [{"key": items[p][0], "blob": items[p][1].decode()} for p in wanted]
+        # Marked first: a write the shard took without its answer arriving is
+        # then still prepared and committed with the rest, never dropped.
+        _written(txn, shard_id)
         answer = _in_part(
             node, txn, shard_id, urls[shard_id], "/batch/put", {"items": entries}
         )
-        _written(txn, shard_id)
         if answer.get("failed"):
             raise Unavailable(
                 f"shard {shard_id!r} refused writes of transaction {txn.ident}: "
@@ -127,8 +129,8 @@ def delete(
     existed: dict[int, bool] = {}
     for shard_id, wanted in _by_shard(owners).items():
         body = {"keys": [keys[p] for p in wanted]}
-        answer = _in_part(node, txn, shard_id, urls[shard_id], "/batch/delete", body)
         _written(txn, shard_id)
+        answer = _in_part(node, txn, shard_id, urls[shard_id], "/batch/delete", body)
         gone = set(answer.get("succeeded") or ())
         existed.update((p, keys[p] in gone) for p in wanted)
     return existed
@@ -148,11 +150,11 @@ def query_headers(node: NodeState, txn: Transaction) -> dict[str, dict[str, str]
 
 
 def release(node: NodeState, txn: Transaction) -> None:
-    """Rolls back the transaction's views on other shards, in the background.
+    """Rolls back the transaction's parts on other shards, in the background.
 
-    Called once the transaction has ended; after that no view is opened any more.
+    Called once the transaction has ended; after that no part is opened any more.
     """
-    # The lock is only held while a view is being opened, which then ends here too.
+    # The lock is only held while a part is being opened, which then ends here too.
     if txn.remote or txn.lock.locked():
         node.peer_pool.submit(_roll_back, node, txn)
 
@@ -197,7 +199,7 @@ def _batch_get(
 
 
 def _joined(node: NodeState, txn: Transaction, shard_id: str, url: str) -> int:
-    """The id of the transaction's view on a shard, opened on first use."""
+    """The id of the transaction's part on a shard, opened on first use."""
     with txn.lock:
         if txn.status is not Status.ACTIVE:
             raise Conflict(f"transaction {txn.ident} has ended")

@@ -49,19 +49,27 @@ async def commit(node: NodeState, txn: Transaction) -> None:
             was applied.
     """
     manager = node.transactions
+    manager.decide(txn)
     with txn.lock:
         # The parts that wrote end here; those that only read end with the
         # transaction, in the background.
-        parts = {shard_id: txn.remote.pop(shard_id) for shard_id in txn.remote_writes}
-    manager.decide(txn)
+        parts = {
+            shard_id: txn.remote.pop(shard_id)
+            for shard_id in txn.remote_writes
+            if shard_id in txn.remote  # else its part never opened: nothing to do
+        }
     try:
         await anyio.to_thread.run_sync(_prepare_all, node, txn, parts)
         # Refused or failed, this write leaves no decision behind.
         await manager.commit_decided(txn, parts)
-    except ServerError:
+    except Exception as exc:
+        # The storage reports every failure of the decision's write as a
+        # ServerError, so nothing was decided: every part rolls back.
         manager.abandon(txn)
         await anyio.to_thread.run_sync(_finish_all, node, txn.ident, parts, False)
-        raise
+        if isinstance(exc, ServerError):
+            raise
+        raise Unavailable(f"transaction {txn.ident} did not commit: {exc}") from exc
     if await anyio.to_thread.run_sync(_finish_all, node, txn.ident, parts, True):
         await anyio.to_thread.run_sync(manager.forget, txn.ident)
 
