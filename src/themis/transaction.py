@@ -1,4 +1,8 @@
-"""Transactions pinned to one node: the SDK side of ``/transaction/*``."""
+"""Transactions pinned to one node: the SDK side of ``/transaction/*``.
+
+On a cluster that node reaches the other shards itself and commits writes on several
+shards in two phases, so a transaction reads and writes any key.
+"""
 
 from __future__ import annotations
 

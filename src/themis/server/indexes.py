@@ -240,24 +240,26 @@ def _check_unique(
     view: ReadView, definition: IndexDefinition, encoded: bytes, doc_key: bytes
 ) -> None:
     prefix = definition.ident + encoded + _SEP
-    for entry, _ in view.scan("index", prefix):
+    # Stored entries, then those a prepared transaction is about to write.
+    taken: list[tuple[bytes, int | None]] = [
+        (entry, None) for entry, _ in view.scan("index", prefix)
+    ]
+    taken += view.reserved("index", prefix)
+    for entry, transaction in taken:
         holder = entry[len(prefix) :]
-        if holder != doc_key:
-            raise Conflict(
-                f"unique index on {'.'.join(definition.field)!r} of "
-                f"{definition.collection!r} already holds this value for "
-                f"{decode_storage_key(holder).wire!r}"
-            )
-    # A prepared transaction about to give the value to another document holds it.
-    for entry, transaction in view.reserved("index", prefix):
-        holder = entry[len(prefix) :]
-        if holder != doc_key:
-            raise Conflict(
-                f"unique index on {'.'.join(definition.field)!r} of "
-                f"{definition.collection!r} holds this value for "
-                f"{decode_storage_key(holder).wire!r} once prepared transaction "
-                f"{transaction} commits; retry shortly"
-            )
+        if holder == doc_key:
+            continue
+        owner = decode_storage_key(holder).wire
+        held = (
+            f"already holds this value for {owner!r}"
+            if transaction is None
+            else f"holds this value for {owner!r} once prepared transaction "
+            f"{transaction} commits; retry shortly"
+        )
+        raise Conflict(
+            f"unique index on {'.'.join(definition.field)!r} of "
+            f"{definition.collection!r} {held}"
+        )
 
 
 def scan_index(

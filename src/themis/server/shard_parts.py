@@ -27,6 +27,7 @@ from themis.server.transactions import Status, Transaction
 __all__ = [
     "HEADER",
     "delete",
+    "end_parts",
     "foreign_owners",
     "post",
     "query_headers",
@@ -269,22 +270,49 @@ def _message(response: httpx.Response) -> str:
 def _roll_back(node: NodeState, txn: Transaction) -> None:
     with txn.lock:
         opened, txn.remote = txn.remote, {}
+    # A part left behind is rolled back by its shard once idle long enough.
+    end_parts(node, txn.ident, opened, commit=False)
+
+
+def end_parts(
+    node: NodeState, coordinator: int, parts: dict[str, int], *, commit: bool
+) -> bool:
+    """Tells every part to commit or roll back; whether each one has.
+
+    A part that has ended already counts as done (a word sent twice, or a part
+    that learned the outcome by asking).
+    """
     urls = dict(node.peers())
-    for shard_id, ident in opened.items():
+    action = "commit" if commit else "rollback"
+    done = True
+    for shard_id, ident in parts.items():
         url = urls.get(shard_id)
-        if url is None:
-            continue
         try:
-            node.peer_http.post(
-                f"{url}/transaction/rollback",
+            if url is None:
+                raise httpx.ConnectError(f"shard {shard_id!r} left the topology")
+            response = node.peer_http.post(
+                f"{url}/transaction/{action}",
                 content=_json.dumps({"transaction_id": ident}),
             )
         except httpx.HTTPError as exc:
-            # The shard rolls it back by itself once it has been idle long enough.
-            logger.info(
-                "could not end transaction %s on shard %r for transaction %s: %s",
+            logger.warning(
+                "could not %s part %s of transaction %s on shard %r: %s",
+                action,
                 ident,
+                coordinator,
                 shard_id,
-                txn.ident,
                 exc,
             )
+            done = False
+            continue
+        if response.status_code not in (200, 404):
+            logger.warning(
+                "shard %r answered %s to %s part %s of transaction %s",
+                shard_id,
+                response.status_code,
+                action,
+                ident,
+                coordinator,
+            )
+            done = False
+    return done

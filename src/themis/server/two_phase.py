@@ -16,6 +16,7 @@ Both happen on the node's recovery thread, which also finishes what a crash left
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -66,11 +67,17 @@ async def commit(node: NodeState, txn: Transaction) -> None:
         # The storage reports every failure of the decision's write as a
         # ServerError, so nothing was decided: every part rolls back.
         manager.abandon(txn)
-        await anyio.to_thread.run_sync(_finish_all, node, txn.ident, parts, False)
+        await anyio.to_thread.run_sync(
+            functools.partial(shard_parts.end_parts, commit=False),
+            node,
+            txn.ident,
+            parts,
+        )
         if isinstance(exc, ServerError):
             raise
         raise Unavailable(f"transaction {txn.ident} did not commit: {exc}") from exc
-    if await anyio.to_thread.run_sync(_finish_all, node, txn.ident, parts, True):
+    told = functools.partial(shard_parts.end_parts, commit=True)
+    if await anyio.to_thread.run_sync(told, node, txn.ident, parts):
         await anyio.to_thread.run_sync(manager.forget, txn.ident)
 
 
@@ -86,47 +93,6 @@ def _prepare_all(node: NodeState, txn: Transaction, parts: dict[str, int]) -> No
         body = {"transaction_id": ident, "coordinator": coordinator}
         url = f"{urls[shard_id]}/transaction/prepare"
         shard_parts.post(node, txn.ident, shard_id, url, body)
-
-
-def _finish_all(
-    node: NodeState, coordinator: int, parts: dict[str, int], commit: bool
-) -> bool:
-    """Tells every part to commit or roll back; whether each one has."""
-    urls = dict(node.peers())
-    action = "commit" if commit else "rollback"
-    done = True
-    for shard_id, ident in parts.items():
-        url = urls.get(shard_id)
-        try:
-            if url is None:
-                raise httpx.ConnectError(f"shard {shard_id!r} left the topology")
-            response = node.peer_http.post(
-                f"{url}/transaction/{action}",
-                content=_json.dumps({"transaction_id": ident}),
-            )
-        except httpx.HTTPError as exc:
-            logger.warning(
-                "could not %s part %s of transaction %s on shard %r: %s",
-                action,
-                ident,
-                coordinator,
-                shard_id,
-                exc,
-            )
-            done = False
-            continue
-        # 404: the part has ended already (a resend, or it asked for itself).
-        if response.status_code not in (200, 404):
-            logger.warning(
-                "shard %r answered %s to %s part %s of transaction %s",
-                shard_id,
-                response.status_code,
-                action,
-                ident,
-                coordinator,
-            )
-            done = False
-    return done
 
 
 class Recovery:
@@ -178,7 +144,7 @@ class Recovery:
             first_seen = self._seen.setdefault(ident, now)
             if now - first_seen < RESOLVE_AFTER:
                 continue  # the commit that made it is likely still sending the word
-            if _finish_all(self._node, ident, parts, True):
+            if shard_parts.end_parts(self._node, ident, parts, commit=True):
                 manager.forget(ident)
 
     def _resolve_prepared(self) -> None:
