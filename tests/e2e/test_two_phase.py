@@ -198,3 +198,34 @@ def test_a_prepared_part_holds_the_unique_values_it_writes(pair: LocalCluster) -
     _wait_until(lambda: _prepared_count(participant.url) == 0)
     assert _put(participant.url, second, {"email": "x@example.org"}) == 201
     assert _get(participant.url, first) is None
+
+
+def test_a_part_that_was_down_commits_once_it_is_back(pair: LocalCluster) -> None:
+    coordinator, participant = _roles(pair)
+    key = _owned_key(pair, participant)
+    deciding = _begin(coordinator.url)
+    part = _begin(participant.url)
+    assert _put(participant.url, key, {"v": "committed"}, part) == 201
+    assert _prepare(participant.url, part, [coordinator.shard_id, deciding]).is_success
+    participant.kill()
+
+    # The coordinator decides while the part's shard is down, and cannot tell it.
+    store = Storage(coordinator.data_dir / "lmdb")
+    try:
+        record = orjson.dumps({"participants": {participant.shard_id: part}})
+        store.write([Put("decisions", f"{deciding:020d}".encode(), record)])
+    finally:
+        store.close()
+    httpx.post(
+        f"{coordinator.url}/transaction/rollback", json={"transaction_id": deciding}
+    )
+    time.sleep(3)  # longer than RESOLVE_AFTER: the coordinator has tried and failed
+    outcome = httpx.get(
+        f"{coordinator.url}/transaction/outcome", params={"transaction_id": deciding}
+    )
+    assert outcome.json()["status"] == "committed"
+
+    participant.start()
+    _wait_until(lambda: _get(participant.url, key) is not None)
+    assert _get(participant.url, key) == {"v": "committed"}
+    assert _prepared_count(participant.url) == 0
