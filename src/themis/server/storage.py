@@ -13,7 +13,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,8 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import lmdb
 
-from themis.server.errors import BadRequest, Conflict, ServerError, StorageError
+from themis.server.errors import BadRequest, ServerError, StorageError
+from themis.server.key_locks import KeyLocks, take_back
 
 logger = logging.getLogger(__name__)
 
@@ -374,7 +375,7 @@ class Storage:
                     outcomes.append((batch, outcome))
         except lmdb.Error as exc:
             logger.error("group commit of %d batches failed: %s", len(group), exc)
-            _undo(journal)
+            take_back(journal)
             error = StorageError(f"the storage engine failed to commit: {exc}")
             outcomes = [(batch, error) for batch in group]
         else:
@@ -398,7 +399,7 @@ class Storage:
         except Exception as exc:
             child.abort()
             del changes[mark:]
-            _undo(journal, undo_mark)
+            take_back(journal, undo_mark)
             if isinstance(exc, ServerError):
                 return exc
             # A hook bug must not kill the writer.
@@ -482,84 +483,6 @@ def _expand(view: ReadView, ops: Sequence[Step]) -> Iterator[Op | Hold | Release
             yield from op.derive(view)
         else:
             yield op
-
-
-def _undo(journal: list[Callable[[], None]], mark: int = 0) -> None:
-    """Takes back, latest first, the reservations made since ``mark``."""
-    for step in reversed(journal[mark:]):
-        step()
-    del journal[mark:]
-
-
-class KeyLocks:
-    """Keys reserved by holders (prepared transactions); others may not write them.
-
-    Changed only on the writer thread, inside the batches that reserve and release;
-    every change returns the step that takes it back, should its batch fail.
-    """
-
-    def __init__(self) -> None:
-        self._holders: dict[tuple[str, bytes], int] = {}
-        self._keys: dict[int, set[tuple[str, bytes]]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._holders)
-
-    def check(self, op: Op) -> None:
-        """Refuses a write to a key someone holds.
-
-        Raises:
-            Conflict: the key is reserved.
-        """
-        holder = self._holders.get((op.space, op.key))
-        if holder is not None:
-            shown = op.key.replace(b"\x1f", b"/").decode(errors="replace")
-            raise Conflict(
-                f"{shown!r} is reserved by prepared transaction {holder} until it "
-                "commits or rolls back; retry shortly"
-            )
-
-    def under(self, space: str, prefix: bytes) -> list[tuple[bytes, int]]:
-        """Reserved keys of ``space`` under ``prefix``, with their holders."""
-        return [
-            (key, holder)
-            for (where, key), holder in self._holders.items()
-            if where == space and key.startswith(prefix)
-        ]
-
-    def held(self, holder: int) -> list[tuple[str, bytes]]:
-        """The keys ``holder`` reserved."""
-        return sorted(self._keys.get(holder, ()))
-
-    def reserve(
-        self, holder: int, keys: Iterable[tuple[str, bytes]]
-    ) -> list[Callable[[], None]]:
-        """Reserves keys for ``holder``; returns the steps that take it back."""
-        mine = self._keys.setdefault(holder, set())
-        added = [key for key in keys if key not in mine]
-        for key in added:
-            self._holders[key] = holder
-            mine.add(key)
-
-        def undo() -> None:
-            for key in added:
-                self._holders.pop(key, None)
-                mine.discard(key)
-            if not mine:
-                self._keys.pop(holder, None)
-
-        return [undo]
-
-    def release(self, holder: int) -> list[Callable[[], None]]:
-        """Drops every key of ``holder``; returns the steps that take it back."""
-        keys = self._keys.pop(holder, set())
-        for key in keys:
-            del self._holders[key]
-
-        def undo() -> None:
-            self.reserve(holder, keys)
-
-        return [undo]
 
 
 def _resolve(future: Future[list[bool]], outcome: list[bool] | BaseException) -> None:
