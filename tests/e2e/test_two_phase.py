@@ -159,7 +159,7 @@ def test_outcome_and_prepare_refuse_bad_input(pair: LocalCluster) -> None:
     )
     assert unknown.json() == {"transaction_id": 7, "status": "rolled_back"}
     part = _begin(participant.url)
-    for bad in (None, "c", ["c"], ["", 1], ["c", -1], [1, 2]):
+    for bad in (None, "c", ["c"], ["", 1], ["c", -1], [1, 2], ["nowhere", 1]):
         answer = _prepare(participant.url, part, bad)  # type: ignore[arg-type]
         assert answer.status_code == 400, bad
         assert (

@@ -115,6 +115,8 @@ def test_sdk_sends_its_token(secured: NodeProcess) -> None:
         ("POST", "/vector/search", "data:read"),
         ("POST", "/vector/index", "admin"),
         ("POST", "/transaction/begin", "data:write"),
+        ("POST", "/transaction/prepare", "cluster"),
+        ("GET", "/transaction/outcome", "cluster"),
         ("GET", "/_internal/collections", "cluster"),
         ("GET", "/_admin/cluster/topology", "data:read"),
     ],
@@ -130,6 +132,11 @@ def test_cluster_nodes_authenticate_to_each_other(tmp_path: Path) -> None:
         docs = {str(i): {"i": i} for i in range(30)}
         with ThemisClient(cluster.urls[:1], token=WRITER) as writer:
             assert writer.batch_put("relational", "items", docs).failed == {}
+            # A transaction over every shard: its node opens, prepares and
+            # commits its parts on the others with the cluster's own token.
+            with writer.begin_transaction() as txn:
+                for uuid in docs:
+                    txn.put("relational", "items", uuid, {"i": -int(uuid)})
         with ThemisClient(cluster.urls[:1], token=READER) as reader:
             rows = reader.query("FOR d IN items SORT d.i RETURN d.i").items
-    assert rows == list(range(30))
+    assert rows == sorted(-i for i in range(30))

@@ -32,6 +32,9 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     ("*", "/_internal/", "cluster"),
     ("GET", "/stats", "admin"),
     ("GET", "/transaction/stats", "admin"),
+    # Only the coordinating node prepares a part or asks for an outcome.
+    ("POST", "/transaction/prepare", "cluster"),
+    ("GET", "/transaction/outcome", "cluster"),
     ("*", "/transaction/", "data:write"),
     ("POST", "/index/", "admin"),
     ("POST", "/vector/index", "admin"),

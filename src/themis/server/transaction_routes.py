@@ -103,6 +103,12 @@ async def prepare(request: Request) -> Response:
     manager = node_of(request).transactions
     txn = manager.lookup(_ident_of(body))
     coordinator = _coordinator(body)
+    if coordinator.shard_id not in dict(node_of(request).peers()):
+        # Its parts would ask a shard that does not exist, and wait for ever.
+        raise BadRequest(
+            "expected 'coordinator' to name a shard of this cluster, received "
+            f"{coordinator.shard_id!r:.80}"
+        )
     if txn.remote_writes:
         raise BadRequest(
             f"transaction {txn.ident} wrote on other shards itself; only its own "
