@@ -140,3 +140,48 @@ def test_cluster_nodes_authenticate_to_each_other(tmp_path: Path) -> None:
         with ThemisClient(cluster.urls[:1], token=READER) as reader:
             rows = reader.query("FOR d IN items SORT d.i RETURN d.i").items
     assert rows == sorted(-i for i in range(30))
+
+
+def test_only_nodes_prepare_and_end_prepared_parts(secured: NodeProcess) -> None:
+    url = secured.url
+    topology = httpx.get(f"{url}/_admin/cluster/topology", headers=_bearer(READER))
+    shard_id = topology.json()["shards"][0]["id"]
+
+    def begin() -> int:
+        answer = httpx.post(f"{url}/transaction/begin", headers=_bearer(WRITER))
+        ident: int = answer.json()["transaction_id"]
+        return ident
+
+    # An open transaction as coordinator keeps the part waiting for its word.
+    coordinator, part = begin(), begin()
+    httpx.put(
+        f"{url}/entities/users:held",
+        json={"blob": "{}"},
+        headers={**_bearer(WRITER), "X-Transaction-Id": str(part)},
+    )
+    body = {"transaction_id": part, "coordinator": [shard_id, coordinator]}
+    refused = httpx.post(
+        f"{url}/transaction/prepare", json=body, headers=_bearer(WRITER)
+    )
+    assert refused.status_code == 403
+    prepared = httpx.post(
+        f"{url}/transaction/prepare", json=body, headers=_bearer(PEERS)
+    )
+    assert prepared.json()["status"] == "prepared"
+
+    ident = {"transaction_id": part}
+    for action in ("commit", "rollback"):
+        answer = httpx.post(
+            f"{url}/transaction/{action}", json=ident, headers=_bearer(WRITER)
+        )
+        assert answer.status_code == 403
+        assert "takes the 'cluster' scope" in answer.json()["message"]
+    ended = httpx.post(
+        f"{url}/transaction/rollback", json=ident, headers=_bearer(PEERS)
+    )
+    assert ended.json()["status"] == "rolled_back"
+    httpx.post(
+        f"{url}/transaction/rollback",
+        json={"transaction_id": coordinator},
+        headers=_bearer(WRITER),
+    )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from themis import _json
@@ -132,6 +133,14 @@ def _token(entry: Any) -> Token:
     return Token(str(entry["name"]), digest, scopes, secret)
 
 
+def holds_scope(request: Request, scope: str) -> bool:
+    """Whether the request's token holds ``scope``; always true without tokens."""
+    if request.app.state.node.tokens is None:
+        return True
+    token: Token | None = getattr(request.state, "token", None)
+    return token is not None and (scope in token.scopes or "cluster" in token.scopes)
+
+
 def required_scope(method: str, path: str) -> str | None:
     """The scope a request needs, or None for public routes."""
     if path in PUBLIC:
@@ -157,10 +166,12 @@ class Authenticator:
         if needed is not None:
             header = _header(scope, b"authorization")
             try:
-                self.store.check(header, needed)
+                token = self.store.check(header, needed)
             except ServerError as exc:
                 await _refuse(exc, send)
                 return
+            # Routes that decide by more than the path read it as request.state.token.
+            scope.setdefault("state", {})["token"] = token
         await self.app(scope, receive, send)
 
 

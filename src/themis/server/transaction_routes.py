@@ -11,7 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis.server import two_phase
-from themis.server.errors import BadRequest
+from themis.server.auth import holds_scope
+from themis.server.errors import BadRequest, Forbidden
 from themis.server.http import json_response, read_object
 from themis.server.state import node_of
 from themis.server.transactions import (
@@ -63,6 +64,7 @@ async def commit(request: Request) -> Response:
     manager = node.transactions
     txn = manager.lookup(await _ident(request), prepared=True)
     if txn.status is Status.PREPARED:
+        _check_may_end(request, txn)
         await anyio.to_thread.run_sync(
             functools.partial(manager.finish_prepared, txn, commit=True)
         )
@@ -83,6 +85,7 @@ async def rollback(request: Request) -> Response:
     manager = node_of(request).transactions
     txn = manager.lookup(await _ident(request), prepared=True)
     if txn.status is Status.PREPARED:
+        _check_may_end(request, txn)
         await anyio.to_thread.run_sync(
             functools.partial(manager.finish_prepared, txn, commit=False)
         )
@@ -146,6 +149,19 @@ def _ident_of(body: dict[str, Any]) -> object:
     if "transaction_id" not in body:
         raise BadRequest("missing required field 'transaction_id'")
     return body["transaction_id"]
+
+
+def _check_may_end(request: Request, txn: Transaction) -> None:
+    """Only nodes (or an operator with their token) end a prepared part.
+
+    Raises:
+        Forbidden: the token lacks the ``cluster`` scope.
+    """
+    if not holds_scope(request, "cluster"):
+        raise Forbidden(
+            f"transaction {txn.ident} is a prepared part of a commit coordinated "
+            "elsewhere: ending it takes the 'cluster' scope"
+        )
 
 
 def _coordinator(body: dict[str, Any]) -> Coordinator:
