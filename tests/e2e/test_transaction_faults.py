@@ -66,9 +66,15 @@ def test_commits_stay_atomic_when_the_coordinator_is_killed(tmp_path: Path) -> N
             writer.join()
 
         def settled() -> bool:
-            return all(
-                httpx.get(f"{node.url}/transaction/stats").json()["prepared_count"] == 0
+            # No part waits for its outcome, and no coordinator still has one to
+            # deliver.
+            stats = [
+                httpx.get(f"{node.url}/transaction/stats").json()
                 for node in cluster.nodes
+            ]
+            return all(
+                s["prepared_count"] == 0 and s["undelivered_decisions"] == 0
+                for s in stats
             )
 
         deadline = time.monotonic() + 30

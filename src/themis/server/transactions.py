@@ -495,6 +495,7 @@ class TransactionManager:
             **self.stats,
             "active_count": len(self._open),
             "prepared_count": len(self._prepared),
+            "undelivered_decisions": len(self.decisions()),
             "avg_duration_ms": sum(durations) / len(durations) * 1000,
             "max_duration_ms": max(durations) * 1000,
             "success_rate": self.stats["total_committed"] / finished
