@@ -97,6 +97,11 @@ def test_a_prepared_part_holds_its_keys_across_a_crash_until_told(
     assert "is prepared" in refused.json()["message"]
     assert _get(participant.url, key) == {"v": "before"}
 
+    listed = httpx.get(f"{participant.url}/transaction/prepared").json()["prepared"]
+    assert [(p["transaction_id"], p["coordinator"], p["writes"]) for p in listed] == [
+        (part, [coordinator.shard_id, deciding], 1)
+    ]
+
     participant.kill()
     participant.start()
     assert _prepared_count(participant.url) == 1

@@ -117,6 +117,7 @@ def test_sdk_sends_its_token(secured: NodeProcess) -> None:
         ("POST", "/transaction/begin", "data:write"),
         ("POST", "/transaction/prepare", "cluster"),
         ("GET", "/transaction/outcome", "cluster"),
+        ("GET", "/transaction/prepared", "cluster"),
         ("GET", "/_internal/collections", "cluster"),
         ("GET", "/_admin/cluster/topology", "data:read"),
     ],

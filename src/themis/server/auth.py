@@ -36,6 +36,7 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     # Only the coordinating node prepares a part or asks for an outcome.
     ("POST", "/transaction/prepare", "cluster"),
     ("GET", "/transaction/outcome", "cluster"),
+    ("GET", "/transaction/prepared", "cluster"),
     ("*", "/transaction/", "data:write"),
     ("POST", "/index/", "admin"),
     ("POST", "/vector/index", "admin"),

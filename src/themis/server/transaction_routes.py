@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 import anyio.to_thread
@@ -137,6 +138,21 @@ async def outcome(request: Request) -> Response:
     return json_response({"transaction_id": ident, "status": status.value})
 
 
+async def prepared(request: Request) -> Response:
+    """The prepared parts waiting here, oldest first, for operators."""
+    now = time.monotonic()
+    parts = [
+        {
+            "transaction_id": txn.ident,
+            "coordinator": list(txn.coordinator) if txn.coordinator else None,
+            "writes": len(txn.writes),
+            "waiting_seconds": round(now - txn.prepared_at, 3),
+        }
+        for txn in node_of(request).transactions.prepared()
+    ]
+    return json_response({"prepared": parts})
+
+
 async def stats(request: Request) -> Response:
     return json_response(node_of(request).transactions.summary())
 
@@ -179,5 +195,6 @@ routes = [
     Route("/transaction/rollback", rollback, methods=["POST"]),
     Route("/transaction/prepare", prepare, methods=["POST"]),
     Route("/transaction/outcome", outcome, methods=["GET"]),
+    Route("/transaction/prepared", prepared, methods=["GET"]),
     Route("/transaction/stats", stats, methods=["GET"]),
 ]
