@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench_batch", "bench_aql", "bench_cluster", "bench_vectors"]
+MODULES = [
+    "bench_batch",
+    "bench_aql",
+    "bench_cluster",
+    "bench_vectors",
+    "bench_transactions",
+]
 
 
 def main() -> None:

@@ -13,9 +13,10 @@ Every function here may wait on the network, so routes call them on a worker thr
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,6 +28,7 @@ from themis.server.transactions import Status, Transaction
 __all__ = [
     "HEADER",
     "delete",
+    "each_part",
     "end_parts",
     "foreign_owners",
     "post",
@@ -37,6 +39,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 HEADER = "X-Transaction-Id"
 
@@ -277,15 +281,15 @@ def _roll_back(node: NodeState, txn: Transaction) -> None:
 def end_parts(
     node: NodeState, coordinator: int, parts: dict[str, int], *, commit: bool
 ) -> bool:
-    """Tells every part to commit or roll back; whether each one has.
+    """Tells every part to commit or roll back, all at once; whether each one has.
 
     A part that has ended already counts as done (a word sent twice, or a part
     that learned the outcome by asking).
     """
     urls = dict(node.peers())
     action = "commit" if commit else "rollback"
-    done = True
-    for shard_id, ident in parts.items():
+
+    def tell(shard_id: str, ident: int) -> bool:
         url = urls.get(shard_id)
         try:
             if url is None:
@@ -303,16 +307,32 @@ def end_parts(
                 shard_id,
                 exc,
             )
-            done = False
-            continue
-        if response.status_code not in (200, 404):
-            logger.warning(
-                "shard %r answered %s to %s part %s of transaction %s",
-                shard_id,
-                response.status_code,
-                action,
-                ident,
-                coordinator,
-            )
-            done = False
-    return done
+            return False
+        if response.status_code in (200, 404):
+            return True
+        logger.warning(
+            "shard %r answered %s to %s part %s of transaction %s",
+            shard_id,
+            response.status_code,
+            action,
+            ident,
+            coordinator,
+        )
+        return False
+
+    return all(each_part(node, parts, tell))
+
+
+def each_part(
+    node: NodeState, parts: dict[str, int], work: Callable[[str, int], T]
+) -> list[T]:
+    """``work(shard id, part id)`` for every part, in parallel, all run to the end.
+
+    Raises:
+        ServerError: the first one a part's work raised, once all have finished.
+    """
+    if len(parts) <= 1:
+        return [work(shard_id, ident) for shard_id, ident in parts.items()]
+    futures = [node.peer_pool.submit(work, *item) for item in parts.items()]
+    concurrent.futures.wait(futures)
+    return [future.result() for future in futures]

@@ -78,13 +78,16 @@ async def commit(node: NodeState, txn: Transaction) -> None:
         raise Unavailable(f"transaction {txn.ident} did not commit: {exc}") from exc
     told = functools.partial(shard_parts.end_parts, commit=True)
     if await anyio.to_thread.run_sync(told, node, txn.ident, parts):
-        await anyio.to_thread.run_sync(manager.forget, txn.ident)
+        # The record only serves parts that missed the word: none did, and its
+        # removal need not hold up the answer.
+        node.peer_pool.submit(manager.forget, txn.ident)
 
 
 def _prepare_all(node: NodeState, txn: Transaction, parts: dict[str, int]) -> None:
     urls = dict(node.peers())
     coordinator = [node.shard_id, txn.ident]
-    for shard_id, ident in parts.items():
+
+    def prepare(shard_id: str, ident: int) -> None:
         if shard_id not in urls:
             raise Unavailable(
                 f"shard {shard_id!r}, which holds writes of transaction "
@@ -93,6 +96,8 @@ def _prepare_all(node: NodeState, txn: Transaction, parts: dict[str, int]) -> No
         body = {"transaction_id": ident, "coordinator": coordinator}
         url = f"{urls[shard_id]}/transaction/prepare"
         shard_parts.post(node, txn.ident, shard_id, url, body)
+
+    shard_parts.each_part(node, parts, prepare)
 
 
 class Recovery:
