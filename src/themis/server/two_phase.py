@@ -122,10 +122,14 @@ class Recovery:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stops the thread and waits for it."""
+        """Stops the thread, waiting a few seconds at most for a pass to end.
+
+        A pass stuck on a shard that does not answer is left behind: its writes
+        then meet a closed storage and fail, and the next start takes over.
+        """
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join()
+            self._thread.join(timeout=5.0)
 
     def step(self) -> None:
         """One pass over the recorded decisions and the prepared parts."""
