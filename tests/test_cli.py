@@ -134,3 +134,46 @@ def test_demo_walks_through_the_quickstart(tmp_path: Path) -> None:
     assert "client.batch_get" in output
     assert "'Alice', 'Bob'" in output
     assert "Demo finished" in output
+
+
+def test_prepared_parts_are_listed_and_ended_by_hand(node: NodeProcess) -> None:
+    import httpx
+
+    shard_id = httpx.get(f"{node.url}/_admin/cluster/topology").json()["shards"][0][
+        "id"
+    ]
+
+    def begin() -> int:
+        ident: int = httpx.post(f"{node.url}/transaction/begin").json()[
+            "transaction_id"
+        ]
+        return ident
+
+    # An open transaction as coordinator keeps the part waiting.
+    coordinator, part = begin(), begin()
+    key = f"cli:{uuid.uuid4().hex}"
+    httpx.put(
+        f"{node.url}/entities/{key}",
+        json={"blob": '{"v": 1}'},
+        headers={"X-Transaction-Id": str(part)},
+    )
+    body = {"transaction_id": part, "coordinator": [shard_id, coordinator]}
+    assert httpx.post(f"{node.url}/transaction/prepare", json=body).is_success
+
+    listed = runner.invoke(app, ["prepared", "list", "--url", node.url])
+    assert listed.exit_code == 0, listed.output
+    assert str(part) in listed.output
+    assert f"{coordinator} on {shard_id}" in _flat(listed.output)
+
+    ended = runner.invoke(
+        app, ["prepared", "end", str(part), "--rollback", "--url", node.url]
+    )
+    assert ended.exit_code == 0, ended.output
+    assert f"transaction {part}: rolled_back" in ended.output
+    gone = runner.invoke(
+        app, ["prepared", "end", str(part), "--commit", "--url", node.url]
+    )
+    assert gone.exit_code == 1
+    assert "404" in gone.output
+    assert httpx.get(f"{node.url}/entities/{key}").status_code == 404
+    httpx.post(f"{node.url}/transaction/rollback", json={"transaction_id": coordinator})

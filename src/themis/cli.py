@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 try:
     import typer
@@ -161,6 +162,85 @@ def cluster_up(
         err_console.print(f"topology published to {where}; Ctrl-C stops the cluster")
         stop.wait()
     err_console.print("cluster stopped")
+
+
+prepared_app = typer.Typer(
+    help="Prepared parts of cross-shard commits waiting on a node.",
+    no_args_is_help=True,
+)
+app.add_typer(prepared_app, name="prepared")
+
+_TokenOption = Annotated[
+    str | None,
+    typer.Option(envvar="THEMIS_TOKEN", help="Bearer token with the cluster scope."),
+]
+
+
+@prepared_app.command("list")
+def prepared_list(
+    url: Annotated[str, typer.Option(help="The node.")] = _DEFAULT_URL,
+    token: _TokenOption = None,
+) -> None:
+    """List the prepared parts waiting for their coordinator's word, oldest first."""
+    from rich.table import Table
+
+    answer = _node_call("GET", url, "/transaction/prepared", token)
+    table = Table("transaction", "coordinator", "writes", "waiting (s)")
+    for part in answer["prepared"]:
+        shard_id, ident = part["coordinator"] or ("?", "?")
+        table.add_row(
+            str(part["transaction_id"]),
+            f"{ident} on {shard_id}",
+            str(part["writes"]),
+            f"{part['waiting_seconds']:.1f}",
+        )
+    console.print(table)
+
+
+@prepared_app.command("end")
+def prepared_end(
+    transaction_id: Annotated[int, typer.Argument(help="The prepared part's id.")],
+    commit: Annotated[
+        bool,
+        typer.Option(
+            "--commit/--rollback",
+            help="Apply its writes or discard them; only as its coordinator decided.",
+        ),
+    ],
+    url: Annotated[str, typer.Option(help="The node.")] = _DEFAULT_URL,
+    token: _TokenOption = None,
+) -> None:
+    """End a prepared part by hand, when its coordinator is gone for good."""
+    action = "commit" if commit else "rollback"
+    body = {"transaction_id": transaction_id}
+    answer = _node_call("POST", url, f"/transaction/{action}", token, body)
+    console.print(f"transaction {answer['transaction_id']}: {answer['status']}")
+
+
+def _node_call(
+    method: str,
+    url: str,
+    path: str,
+    token: str | None,
+    body: Mapping[str, object] | None = None,
+) -> dict[str, Any]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.request(
+            method, f"{url.rstrip('/')}{path}", json=body, headers=headers, timeout=10
+        )
+        response.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        message = exc.response.json().get("message", exc.response.text)
+        err_console.print(f"[red]{exc.response.status_code}[/red] {message}")
+        raise typer.Exit(1) from exc
+    except httpx.HTTPError as exc:
+        err_console.print(f"[red]cannot reach {url}[/red]: {exc}")
+        raise typer.Exit(1) from exc
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 @app.command("query")
