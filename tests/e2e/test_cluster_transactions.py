@@ -54,16 +54,6 @@ def _coordinator(cluster: LocalCluster) -> str:
     return min(str(node.shard_id) for node in cluster.nodes)
 
 
-def test_keys_of_the_test_live_on_every_shard(
-    cluster: LocalCluster, collection: str
-) -> None:
-    # The other tests only mean something if the coordinator owns some keys and
-    # other shards own the rest.
-    assert set(_owners(cluster, collection).values()) == {
-        str(node.shard_id) for node in cluster.nodes
-    }
-
-
 def test_reads_inside_a_transaction_see_every_shard(
     client: ThemisClient, collection: str
 ) -> None:

@@ -163,8 +163,8 @@ class Recovery:
             if now - txn.prepared_at < RESOLVE_AFTER or txn.coordinator is None:
                 continue
             outcome = self._ask(txn.coordinator)
-            if outcome is None or outcome is Status.ACTIVE:
-                continue
+            if outcome not in (Status.COMMITTED, Status.ROLLED_BACK):
+                continue  # still deciding, or no answer: ask again later
             try:
                 manager.finish_prepared(txn, commit=outcome is Status.COMMITTED)
             except ServerError as exc:
