@@ -41,6 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 HEADER = "X-Transaction-Id"
 
@@ -82,11 +83,16 @@ def read(
         Conflict: the transaction's part on a shard has expired.
     """
     urls = dict(node.peers())
+
+    def read_shard(shard_id: str, wanted: list[int]) -> list[bytes | None]:
+        keys = [wire_keys[p] for p in wanted]
+        return _batch_get(node, txn, shard_id, urls[shard_id], keys)
+
+    groups = _by_shard(owners)
     found: dict[int, bytes | None] = {}
-    for shard_id, wanted in _by_shard(owners).items():
-        texts = _batch_get(
-            node, txn, shard_id, urls[shard_id], [wire_keys[p] for p in wanted]
-        )
+    for wanted, texts in zip(
+        groups.values(), each_part(node, groups, read_shard), strict=True
+    ):
         found.update(zip(wanted, texts, strict=True))
     return found
 
@@ -105,7 +111,8 @@ def write(
         Conflict: the transaction's part on a shard has expired.
     """
     urls = dict(node.peers())
-    for shard_id, wanted in _by_shard(owners).items():
+
+    def write_shard(shard_id: str, wanted: list[int]) -> None:
         entries = [{"key": items[p][0], "blob": items[p][1].decode()} for p in wanted]
         # Marked first: a write the shard took without its answer arriving is
         # then still prepared and committed with the rest, never dropped.
@@ -119,6 +126,8 @@ def write(
                 f"{answer['failed']!r:.200}"
             )
 
+    each_part(node, _by_shard(owners), write_shard)
+
 
 def delete(
     node: NodeState, txn: Transaction, keys: Sequence[str], owners: dict[int, str]
@@ -131,13 +140,17 @@ def delete(
         Conflict: the transaction's part on a shard has expired.
     """
     urls = dict(node.peers())
-    existed: dict[int, bool] = {}
-    for shard_id, wanted in _by_shard(owners).items():
+
+    def delete_shard(shard_id: str, wanted: list[int]) -> dict[int, bool]:
         body = {"keys": [keys[p] for p in wanted]}
         _written(txn, shard_id)
         answer = _in_part(node, txn, shard_id, urls[shard_id], "/batch/delete", body)
         gone = set(answer.get("succeeded") or ())
-        existed.update((p, keys[p] in gone) for p in wanted)
+        return {p: keys[p] in gone for p in wanted}
+
+    existed: dict[int, bool] = {}
+    for outcome in each_part(node, _by_shard(owners), delete_shard):
+        existed.update(outcome)
     return existed
 
 
@@ -147,10 +160,13 @@ def query_headers(node: NodeState, txn: Transaction) -> dict[str, dict[str, str]
     Raises:
         Unavailable: a shard did not answer.
     """
+    others = {sid: url for sid, url in node.peers() if sid != node.shard_id}
+    idents = each_part(
+        node, others, lambda shard_id, url: _joined(node, txn, shard_id, url)
+    )
     return {
-        shard_id: {HEADER: str(_joined(node, txn, shard_id, url))}
-        for shard_id, url in node.peers()
-        if shard_id != node.shard_id
+        shard_id: {HEADER: str(ident)}
+        for shard_id, ident in zip(others, idents, strict=True)
     }
 
 
@@ -275,11 +291,16 @@ def _roll_back(node: NodeState, txn: Transaction) -> None:
     with txn.lock:
         opened, txn.remote = txn.remote, {}
     # A part left behind is rolled back by its shard once idle long enough.
-    end_parts(node, txn.ident, opened, commit=False)
+    end_parts(node, txn.ident, opened, commit=False, parallel=False)
 
 
 def end_parts(
-    node: NodeState, coordinator: int, parts: dict[str, int], *, commit: bool
+    node: NodeState,
+    coordinator: int,
+    parts: dict[str, int],
+    *,
+    commit: bool,
+    parallel: bool = True,
 ) -> bool:
     """Tells every part to commit or roll back, all at once; whether each one has.
 
@@ -320,19 +341,29 @@ def end_parts(
         )
         return False
 
-    return all(each_part(node, parts, tell))
+    return all(each_part(node, parts, tell, parallel=parallel))
 
 
 def each_part(
-    node: NodeState, parts: dict[str, int], work: Callable[[str, int], T]
+    node: NodeState,
+    parts: Mapping[str, V],
+    work: Callable[[str, V], T],
+    *,
+    parallel: bool = True,
 ) -> list[T]:
-    """``work(shard id, part id)`` for every part, in parallel, all run to the end.
+    """``work(shard id, value)`` for every shard of ``parts``, all run to the end.
+
+    Args:
+        node: The node, whose peer threads run the work in parallel.
+        parts: A value per shard id: a part's id, or the positions of its keys.
+        work: What to do for one shard.
+        parallel: False on a peer thread already, which must not wait for others.
 
     Raises:
-        ServerError: the first one a part's work raised, once all have finished.
+        ServerError: the first one a shard's work raised, once all have finished.
     """
-    if len(parts) <= 1:
-        return [work(shard_id, ident) for shard_id, ident in parts.items()]
+    if not parallel or len(parts) <= 1:
+        return [work(shard_id, value) for shard_id, value in parts.items()]
     futures = [node.peer_pool.submit(work, *item) for item in parts.items()]
     concurrent.futures.wait(futures)
     return [future.result() for future in futures]
