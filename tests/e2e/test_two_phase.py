@@ -67,6 +67,29 @@ def _prepared_count(url: str) -> int:
     return count
 
 
+def _prepared_part(cluster: LocalCluster, key: str, value: object) -> tuple[int, int]:
+    """A part writing ``key`` prepared on the participant, and its coordinator's id.
+
+    The coordinator's transaction is left open, so the part waits for its word.
+    """
+    coordinator, participant = _roles(cluster)
+    deciding = _begin(coordinator.url)
+    part = _begin(participant.url)
+    assert _put(participant.url, key, value, part) == 201
+    assert _prepare(participant.url, part, [coordinator.shard_id, deciding]).is_success
+    return deciding, part
+
+
+def _record_decision(node: NodeProcess, ident: int, parts: dict[str, int]) -> None:
+    """Writes a commit decision into a running node's storage, as its commit would."""
+    store = Storage(node.data_dir / "lmdb")
+    try:
+        record = orjson.dumps({"participants": parts})
+        store.write([Put("decisions", f"{ident:020d}".encode(), record)])
+    finally:
+        store.close()
+
+
 def _wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
@@ -123,18 +146,10 @@ def test_a_recorded_commit_reaches_a_prepared_part_and_is_then_forgotten(
 ) -> None:
     coordinator, participant = _roles(pair)
     key = _owned_key(pair, participant)
-    deciding = _begin(coordinator.url)
-    part = _begin(participant.url)
-    assert _put(participant.url, key, {"v": "committed"}, part) == 201
-    assert _prepare(participant.url, part, [coordinator.shard_id, deciding]).is_success
+    deciding, part = _prepared_part(pair, key, {"v": "committed"})
 
     # As if the coordinator had committed and then missed telling the shard.
-    store = Storage(coordinator.data_dir / "lmdb")
-    try:
-        record = orjson.dumps({"participants": {participant.shard_id: part}})
-        store.write([Put("decisions", f"{deciding:020d}".encode(), record)])
-    finally:
-        store.close()
+    _record_decision(coordinator, deciding, {str(participant.shard_id): part})
 
     _wait_until(lambda: _get(participant.url, key) is not None)
     assert _get(participant.url, key) == {"v": "committed"}
@@ -208,19 +223,11 @@ def test_a_prepared_part_holds_the_unique_values_it_writes(pair: LocalCluster) -
 def test_a_part_that_was_down_commits_once_it_is_back(pair: LocalCluster) -> None:
     coordinator, participant = _roles(pair)
     key = _owned_key(pair, participant)
-    deciding = _begin(coordinator.url)
-    part = _begin(participant.url)
-    assert _put(participant.url, key, {"v": "committed"}, part) == 201
-    assert _prepare(participant.url, part, [coordinator.shard_id, deciding]).is_success
+    deciding, part = _prepared_part(pair, key, {"v": "committed"})
     participant.kill()
 
     # The coordinator decides while the part's shard is down, and cannot tell it.
-    store = Storage(coordinator.data_dir / "lmdb")
-    try:
-        record = orjson.dumps({"participants": {participant.shard_id: part}})
-        store.write([Put("decisions", f"{deciding:020d}".encode(), record)])
-    finally:
-        store.close()
+    _record_decision(coordinator, deciding, {str(participant.shard_id): part})
     httpx.post(
         f"{coordinator.url}/transaction/rollback", json={"transaction_id": deciding}
     )
