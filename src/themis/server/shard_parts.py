@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 import httpx
 
 from themis import _json, _routing
+from themis._core.protocol import TRANSACTION_HEADER
 from themis.server.errors import Conflict, Unavailable
 from themis.server.state import NodeState
 from themis.server.transactions import Status, Transaction
 
 __all__ = [
-    "HEADER",
     "delete",
     "each_part",
     "end_parts",
@@ -42,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 V = TypeVar("V")
-
-HEADER = "X-Transaction-Id"
 
 
 def foreign_owners(
@@ -165,7 +163,7 @@ def query_headers(node: NodeState, txn: Transaction) -> dict[str, dict[str, str]
         node, others, lambda shard_id, url: _joined(node, txn, shard_id, url)
     )
     return {
-        shard_id: {HEADER: str(ident)}
+        shard_id: {TRANSACTION_HEADER: str(ident)}
         for shard_id, ident in zip(others, idents, strict=True)
     }
 
@@ -202,7 +200,14 @@ def _in_part(
 ) -> dict[str, Any]:
     """Sends a request inside the transaction's part on a shard."""
     ident = _joined(node, txn, shard_id, url)
-    return post(node, txn.ident, shard_id, f"{url}{path}", body, {HEADER: str(ident)})
+    return post(
+        node,
+        txn.ident,
+        shard_id,
+        f"{url}{path}",
+        body,
+        {TRANSACTION_HEADER: str(ident)},
+    )
 
 
 def _batch_get(
