@@ -27,10 +27,7 @@ MAX_BATCH_KEYS = 10_000
 
 async def get_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
-    with _reader(request) as view:
-        blobs = [view.get("docs", key.storage())]
-    await _read_foreign(request, [key.wire], blobs)
-    (blob,) = blobs
+    (blob,) = await read_stored(request, [key])
     if blob is None:
         raise NotFound(f"Entity not found: {key.wire!r}")
     return json_response({"key": key.wire, "blob": blob.decode()})
@@ -49,7 +46,7 @@ async def post_entity(request: Request) -> Response:
 
 async def delete_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
-    (existed,) = await _delete(request, [key])
+    (existed,) = await delete_documents(request, [key])
     if not existed:
         raise NotFound(f"Entity not found: {key.wire!r}")
     return json_response({"success": True, "key": key.wire})
@@ -64,7 +61,7 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
     if "blob" not in body:
         raise BadRequest(f"missing required field 'blob' for {key.wire!r}")
     blob = parse_blob(body["blob"], key.wire)
-    await _write(request, [(key, blob)])
+    await write_documents(request, [(key, blob)])
     return json_response(
         {"success": True, "key": key.wire, "blob_size": len(blob)}, status_code=201
     )
@@ -77,7 +74,7 @@ async def batch_get(request: Request) -> Response:
         stored, invalid = storage_keys(names)
     else:
         stored, invalid = table_storage_keys(table, names)
-    with _reader(request) as view:
+    with reader(request) as view:
         blobs = view.get_many("docs", stored)
     if invalid:
         found = iter(blobs)
@@ -90,6 +87,15 @@ async def batch_get(request: Request) -> Response:
     return json_response(
         _by_key(_wire_keys(table, names), _values(blobs, documents), invalid)
     )
+
+
+async def read_stored(request: Request, keys: Sequence[DocKey]) -> list[bytes | None]:
+    """The stored texts of documents as the request sees them (in its transaction,
+    if any, which reaches the shards owning them); ``None`` where there is none."""
+    with reader(request) as view:
+        blobs = view.get_many("docs", [key.storage() for key in keys])
+    await _read_foreign(request, [key.wire for key in keys], blobs)
+    return blobs
 
 
 def _wire_keys(table: str | None, names: list[str]) -> list[str]:
@@ -205,7 +211,7 @@ async def batch_delete(request: Request) -> Response:
             valid.append(parse_key(raw))
         except ServerError as exc:
             failed[raw] = exc.message
-    existed = await _delete(request, valid) if valid else []
+    existed = await delete_documents(request, valid) if valid else []
     succeeded = [key.wire for key, was in zip(valid, existed, strict=True) if was]
     missing = [key.wire for key, was in zip(valid, existed, strict=True) if not was]
     body = {"succeeded": succeeded, "missing": missing, "failed": failed}
@@ -213,7 +219,7 @@ async def batch_delete(request: Request) -> Response:
 
 
 @contextmanager
-def _reader(request: Request) -> Iterator[ReadView]:
+def reader(request: Request) -> Iterator[ReadView]:
     """A view of the data as this request sees it (inside its transaction, if any)."""
     node = node_of(request)
     txn = transaction_of(request)
@@ -233,13 +239,16 @@ async def _write_stored(
 ) -> None:
     """Writes ``(wire key, storage key, blob)`` items, in the transaction if any."""
     if transaction_of(request) is not None:
-        await _write(request, [(parse_key(key), blob) for key, _, blob in items])
+        await write_documents(
+            request, [(parse_key(key), blob) for key, _, blob in items]
+        )
         return
     node = node_of(request)
     await node.documents.put_many([(stored, blob) for _, stored, blob in items])
 
 
-async def _write(request: Request, items: list[tuple[DocKey, bytes]]) -> None:
+async def write_documents(request: Request, items: list[tuple[DocKey, bytes]]) -> None:
+    """Writes documents, buffered in the request's transaction if it names one."""
     node = node_of(request)
     txn = transaction_of(request)
     if txn is None:
@@ -255,7 +264,8 @@ async def _write(request: Request, items: list[tuple[DocKey, bytes]]) -> None:
         txn.put(key, blob)
 
 
-async def _delete(request: Request, keys: list[DocKey]) -> list[bool]:
+async def delete_documents(request: Request, keys: list[DocKey]) -> list[bool]:
+    """Deletes documents (in the request's transaction, if any); which existed."""
     node = node_of(request)
     txn = transaction_of(request)
     if txn is None:

@@ -156,6 +156,8 @@ def _adjacency_key(side: str, vertex: str, edge_id: str) -> bytes:
 def install_graph(node: NodeState) -> None:
     """Keep adjacency consistent with every later write; serve edges to AQL."""
     node.storage.add_hook(adjacency_hook)
+    # A transaction's traversals see the edges it has written but not committed.
+    node.transactions.derived.append(adjacency_hook)
     node.edge_reader = edges
     node.graph_reader = aql_graph
 

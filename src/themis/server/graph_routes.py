@@ -6,11 +6,19 @@ import asyncio
 import uuid
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
+from themis.server import shard_parts
+from themis.server.entities import (
+    delete_documents,
+    read_stored,
+    reader,
+    write_documents,
+)
 from themis.server.errors import BadRequest, Conflict, NotFound
 from themis.server.graph import (
     MAX_DEPTH,
@@ -25,10 +33,10 @@ from themis.server.graph import (
     vertex_document,
 )
 from themis.server.graph_search import Traversal, shortest_path, traverse
-from themis.server.http import field, json_response, read_object
+from themis.server.http import PEER_HEADER, field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment, parse_key
 from themis.server.state import NodeState, node_of
-from themis.server.storage import Delete, Put
+from themis.server.transaction_routes import refuse_transaction, transaction_of
 
 _DIRECTIONS: dict[str, Direction] = {"outbound": "out", "inbound": "in", "any": "any"}
 _CONTROL_FIELDS = ("collection", "namespace", "_key", "_id")
@@ -46,21 +54,18 @@ async def create_edge(request: Request) -> Response:
     namespace = _name(body, "namespace", DEFAULT_NAMESPACE)
     pk = _optional(body, "_key", str) or uuid.uuid4().hex
     key = parse_key(f"graph.{namespace}.{collection}:{pk}")
-    await node_of(request).storage.write_async(
-        [Put("docs", key.storage(), _json.dumps(doc))]
-    )
+    await write_documents(request, [(key, _json.dumps(doc))])
     body = {"id": key.wire, "_id": key.wire, "_key": key.pk}
     return json_response(body, status_code=201)
 
 
 async def delete_edge(request: Request) -> Response:
     key = edge_key(request.path_params["id"])
-    node = node_of(request)
-    with node.storage.snapshot() as view:
-        doc = read_document(view, key.wire)
-    if doc is None or not isinstance(doc.get("_from"), str):
+    (blob,) = await read_stored(request, [key])
+    doc = None if blob is None else _json.loads(blob)
+    if not isinstance(doc, dict) or not isinstance(doc.get("_from"), str):
         raise NotFound(f"edge not found: {key.wire!r}")
-    (existed,) = await node.storage.write_async([Delete("docs", key.storage())])
+    (existed,) = await delete_documents(request, [key])
     if not existed:
         raise NotFound(f"edge not found: {key.wire!r}")
     return json_response({"deleted": True, "id": key.wire})
@@ -95,10 +100,9 @@ async def traverse_route(request: Request) -> Response:
     if limit is not None and limit < 1:
         raise BadRequest(f"expected 'limit' to be at least 1, received {limit}")
     only = _edge_filter(body)
-    node = node_of(request)
 
     def run() -> dict[str, Any]:
-        with node.storage.snapshot() as view:
+        with reader(request) as view:
             result = traverse(
                 view,
                 start,
@@ -150,10 +154,9 @@ async def shortest_path_route(request: Request) -> Response:
     target = _start(body, "target", "target_vertex")
     weight_attribute = _optional(body, "weight_attribute", str)
     only = _edge_filter(body)
-    node = node_of(request)
 
     def run() -> dict[str, Any] | None:
-        with node.storage.snapshot() as view:
+        with reader(request) as view:
             path = shortest_path(
                 view, start, target, only=only, weight_attribute=weight_attribute
             )
@@ -183,7 +186,7 @@ async def neighbors_route(request: Request) -> Response:
                 f"{vertex!r:.40} at position {position}"
             )
     only = _edge_filter(body)
-    with node_of(request).storage.snapshot() as view:
+    with reader(request) as view:
         found = {
             vertex: [
                 item.wire()
@@ -192,13 +195,36 @@ async def neighbors_route(request: Request) -> Response:
             ]
             for vertex in vertices
         }
+    txn = transaction_of(request)
+    if txn is not None and PEER_HEADER not in request.headers:
+        # In a transaction its node answers for the whole cluster: the other shards
+        # answer through the transaction's parts there, seeing its writes.
+        node = node_of(request)
+        answers = await anyio.to_thread.run_sync(
+            shard_parts.ask_parts, node, txn, "/graph/neighbors", body
+        )
+        _merge_neighbors(found, answers)
     return json_response({"neighbors": found})
+
+
+def _merge_neighbors(
+    found: dict[str, list[dict[str, Any]]], answers: list[dict[str, Any]]
+) -> None:
+    """Adds other shards' neighbours to ``found``, in edge ``_id`` order."""
+    for answer in answers:
+        for vertex, items in (answer.get("neighbors") or {}).items():
+            if vertex in found and isinstance(items, list):
+                found[vertex].extend(items)
+    for items in found.values():
+        # Stable: a self-loop seen from both ends keeps out before in, as one node.
+        items.sort(key=lambda item: str(item.get("edge", "")))
 
 
 # --- named graphs -----------------------------------------------------------------
 
 
 async def create_graph(request: Request) -> Response:
+    refuse_transaction(request, "creating a graph")
     body = await read_object(request)
     name = _name(body, "name", None)
     definitions = [
@@ -224,6 +250,7 @@ async def get_graph(request: Request) -> Response:
 
 
 async def delete_graph(request: Request) -> Response:
+    refuse_transaction(request, "deleting a graph")
     name = request.path_params["name"]
     node: NodeState = node_of(request)
     with node.storage.snapshot() as view:

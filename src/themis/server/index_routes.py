@@ -13,6 +13,7 @@ from themis.server.http import field, json_response, read_object
 from themis.server.indexes import IndexDefinition, IndexKind
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
 from themis.server.state import node_of
+from themis.server.transaction_routes import refuse_transaction
 
 # Index entries carry the attribute path; LMDB keys hold 511 bytes in all.
 _MAX_COLUMN_BYTES = 256
@@ -57,12 +58,14 @@ def parse_definition(body: dict[str, Any]) -> IndexDefinition:
 
 
 async def create_index(request: Request) -> Response:
+    refuse_transaction(request, "creating an index")
     definition = parse_definition(await read_object(request))
     created = await node_of(request).catalog.create(definition)
     return json_response({"success": True, "created": created, **definition.to_json()})
 
 
 async def drop_index(request: Request) -> Response:
+    refuse_transaction(request, "dropping an index")
     body = await read_object(request)
     body.setdefault("type", "equality")
     definition = parse_definition(body)

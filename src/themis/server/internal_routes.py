@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis.server.documents import list_collections
+from themis.server.entities import reader
 from themis.server.errors import BadRequest
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE
@@ -42,7 +43,8 @@ async def edges(request: Request) -> Response:
         raise BadRequest("expected 'collection' to be a string or null")
 
     def read() -> list[dict[str, object]]:
-        with node.storage.snapshot() as view:
+        # Inside a transaction's part, its own edges here count too.
+        with reader(request) as view:
             source = node.query_source(view, DEFAULT_NAMESPACE)
             return list(source.edges(vertex, direction, collection))
 

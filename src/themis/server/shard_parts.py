@@ -27,6 +27,7 @@ from themis.server.state import NodeState
 from themis.server.transactions import Status, Transaction
 
 __all__ = [
+    "ask_parts",
     "delete",
     "each_part",
     "end_parts",
@@ -36,6 +37,7 @@ __all__ = [
     "read",
     "release",
     "write",
+    "write_parts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -166,6 +168,47 @@ def query_headers(node: NodeState, txn: Transaction) -> dict[str, dict[str, str]
         shard_id: {TRANSACTION_HEADER: str(ident)}
         for shard_id, ident in zip(others, idents, strict=True)
     }
+
+
+def ask_parts(
+    node: NodeState, txn: Transaction, path: str, body: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Posts ``body`` to ``path`` in the transaction's part on every other shard.
+
+    Parts not open yet are opened; the shards answer in parallel, for their own
+    data as the transaction sees it.
+
+    Raises:
+        Unavailable: a shard did not answer.
+        Conflict: the transaction's part on a shard has expired.
+    """
+    others = {sid: url for sid, url in node.peers() if sid != node.shard_id}
+    return each_part(
+        node,
+        others,
+        lambda shard_id, url: _in_part(node, txn, shard_id, url, path, body),
+    )
+
+
+def write_parts(
+    node: NodeState, txn: Transaction, path: str, bodies: Mapping[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Posts a write to ``path`` in the transaction's part on each shard of
+    ``bodies``, with that shard's body, in parallel.
+
+    Raises:
+        Unavailable: a shard did not answer.
+        Conflict: the transaction's part on a shard has expired.
+    """
+    urls = dict(node.peers())
+
+    def write_shard(shard_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        # Marked first, as in `write`: a write taken without its answer arriving
+        # is still committed with the rest.
+        _written(txn, shard_id)
+        return _in_part(node, txn, shard_id, urls[shard_id], path, body)
+
+    return each_part(node, bodies, write_shard)
 
 
 def release(node: NodeState, txn: Transaction) -> None:

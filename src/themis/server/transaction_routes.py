@@ -40,6 +40,23 @@ def transaction_of(request: Request) -> Transaction | None:
     return node_of(request).transactions.lookup(raw)
 
 
+def refuse_transaction(request: Request, what: str) -> None:
+    """Refuses a definition change sent inside a transaction.
+
+    Definitions (indexes, vector indexes, named graphs) apply at once for every
+    reader, so a transaction could not roll them back.
+
+    Raises:
+        BadRequest: the request names a transaction.
+    """
+    raw = request.headers.get(HEADER)
+    if raw is not None:
+        raise BadRequest(
+            f"{what} does not take part in transactions: definitions apply at once; "
+            f"expected no X-Transaction-Id header, received {raw!r:.40}"
+        )
+
+
 async def begin(request: Request) -> Response:
     body = await read_object(request, required=False)
     raw = body.get("isolation", Isolation.READ_COMMITTED.value)

@@ -35,6 +35,7 @@ from themis.server.storage import (
     Snapshot,
     Step,
     Storage,
+    WriteHook,
 )
 
 IDLE_TIMEOUT_SECONDS = 60.0
@@ -89,6 +90,8 @@ class Transaction:
     #: Set once prepared: who decides, and when it was prepared.
     coordinator: Coordinator | None = None
     prepared_at: float = 0.0
+    #: Hooks whose derived data (graph adjacency) reads show for ``writes`` too.
+    derive: Sequence[WriteHook] = ()
 
     def read_view(
         self, latest: Callable[[], Snapshot]
@@ -96,9 +99,9 @@ class Transaction:
         """A view showing this transaction's writes; the closer releases it."""
         self.last_used = time.monotonic()
         if self.isolation is Isolation.SNAPSHOT:
-            return OverlayView(self.snapshot, self.writes), _nothing
+            return OverlayView(self.snapshot, self.writes, self.derive), _nothing
         fresh = latest()
-        return OverlayView(fresh, self.writes), fresh.close
+        return OverlayView(fresh, self.writes, self.derive), fresh.close
 
     def get(self, key: DocKey, latest: Callable[[], Snapshot]) -> bytes | None:
         """The document as this transaction sees it."""
@@ -224,6 +227,9 @@ class TransactionManager:
         self._durations: list[float] = []
         #: Told about every transaction that ends, however it ends.
         self.on_finish: Callable[[Transaction], None] | None = None
+        #: Write hooks whose derived data a transaction's reads show over its own
+        #: writes (see `OverlayView`); installed with the graph.
+        self.derived: list[WriteHook] = []
         self._restore_prepared()
 
     def begin(self, isolation: Isolation) -> Transaction:
@@ -238,7 +244,12 @@ class TransactionManager:
                 raise Conflict(
                     f"{MAX_OPEN} transactions are open; commit or roll back some first"
                 )
-            txn = Transaction(next(self._ids), isolation, self._storage.snapshot())
+            txn = Transaction(
+                next(self._ids),
+                isolation,
+                self._storage.snapshot(),
+                derive=self.derived,
+            )
             self._open[txn.ident] = txn
             self.stats["total_begun"] += 1
         return txn

@@ -302,7 +302,7 @@ class VectorIndex:
         if not candidates:
             return [], []
         chosen = np.asarray(candidates, dtype=np.int64)
-        distances = self._distances(self._data[chosen], query[0])
+        distances = self.distances(self._data[chosen], query[0])
         top = min(k, len(chosen))
         # Every vector as near as the k-th is a candidate, so that equal distances
         # are settled by key below rather than by where the vectors happen to sit.
@@ -324,7 +324,8 @@ class VectorIndex:
         )[:top]
         return [slot for _, slot in ranked], [value for value, _ in ranked]
 
-    def _distances(self, rows: Matrix, query: Matrix) -> Matrix:
+    def distances(self, rows: Matrix, query: Matrix) -> Matrix:
+        """Distances of stored rows (see :meth:`prepare`) to one query row."""
         if self.spec.metric == "l2":
             delta = rows - query
             squared: Matrix = np.einsum("ij,ij->i", delta, delta)

@@ -9,20 +9,25 @@ import hmac
 from dataclasses import replace
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
+from themis.server import shard_parts
+from themis.server.entities import reader
 from themis.server.errors import BadRequest, Conflict, NotFound, ServerError
-from themis.server.http import field, json_response, read_object
-from themis.server.keys import DEFAULT_NAMESPACE, check_segment, parse_key
+from themis.server.http import PEER_HEADER, field, json_response, read_object
+from themis.server.keys import DEFAULT_NAMESPACE, DocKey, check_segment, parse_key
 from themis.server.state import NodeState, node_of
-from themis.server.storage import Op, Put
+from themis.server.storage import Op, Put, ReadView
+from themis.server.transaction_routes import refuse_transaction, transaction_of
+from themis.server.transactions import Isolation
 from themis.server.vector_filters import check_filter
 from themis.server.vector_index import VectorIndex
-from themis.server.vector_spec import METRICS, IndexSpec, score_of, vector_of
-from themis.server.vectors import VectorCatalog, read_documents
+from themis.server.vector_spec import METRICS, IndexSpec, Matrix, score_of, vector_of
+from themis.server.vectors import VectorCatalog, read_documents, seen_hits
 
 DEFAULT_COLLECTION = "vectors"
 MAX_K = 10_000
@@ -42,6 +47,7 @@ def _catalog(node: NodeState) -> VectorCatalog:
 
 
 async def create_index(request: Request) -> Response:
+    refuse_transaction(request, "creating a vector index")
     body = await read_object(request)
     namespace, collection = _place(body, required=True)
     dimension = field(body, "dimension", int)
@@ -81,6 +87,7 @@ async def get_stats(request: Request) -> Response:
 
 
 async def put_config(request: Request) -> Response:
+    refuse_transaction(request, "changing a vector index")
     body = await read_object(request)
     index = _queried_index(request, body)
     ef_search = field(body, "efSearch", int)
@@ -159,16 +166,26 @@ async def batch_insert(request: Request) -> Response:
             f"{spec.metric!r}, received field {vector_field!r} and metric "
             f"{body.get('metric')!r}"
         )
-    ops: list[Op] = [] if existing is not None else [spec.put()]
+    items_ok: list[tuple[int, DocKey, bytes]] = []
     details: list[dict[str, Any]] = []
     for position, item in enumerate(items):
         try:
-            ops.append(_item_op(item, position, spec))
+            items_ok.append((position, *_item_document(item, position, spec)))
         except ServerError as exc:
             details.append({"pk": _pk_label(item, position), "message": exc.message})
-    inserted = len(ops) - (0 if existing is not None else 1)
-    if inserted:
-        await node.storage.write_async(ops)
+    inserted = len(items_ok)
+    txn = transaction_of(request)
+    if txn is None:
+        ops: list[Op] = [] if existing is not None else [spec.put()]
+        ops += [Put("docs", key.storage(), blob) for _, key, blob in items_ok]
+        if inserted:
+            await node.storage.write_async(ops)
+    elif inserted:
+        if existing is None:
+            # Index definitions are not transactional: the (empty) index exists from
+            # now on, and the documents join it when the transaction commits.
+            await node.storage.write_async([spec.put()])
+        await _insert_in_transaction(request, body, items, items_ok)
     return json_response(
         {
             "inserted": inserted,
@@ -178,6 +195,35 @@ async def batch_insert(request: Request) -> Response:
             "dimension": spec.dimension,
         }
     )
+
+
+async def _insert_in_transaction(
+    request: Request,
+    body: dict[str, Any],
+    items: list[Any],
+    checked: list[tuple[int, DocKey, bytes]],
+) -> None:
+    """Buffers checked items in the request's transaction.
+
+    Items another shard owns go to the transaction's part there as a batch insert
+    of their own, so that shard defines the index too.
+    """
+    node = node_of(request)
+    txn = transaction_of(request)
+    assert txn is not None
+    owners = shard_parts.foreign_owners(node, [key.wire for _, key, _ in checked])
+    bodies: dict[str, dict[str, Any]] = {}
+    for index, (position, _, _) in enumerate(checked):
+        if index in owners:
+            part = bodies.setdefault(owners[index], {**body, "items": []})
+            part["items"].append(items[position])
+    if bodies:
+        await anyio.to_thread.run_sync(
+            shard_parts.write_parts, node, txn, "/vector/batch_insert", bodies
+        )
+    for index, (_, key, blob) in enumerate(checked):
+        if index not in owners:
+            txn.put(key, blob)
 
 
 def _inferred_spec(
@@ -196,7 +242,7 @@ def _inferred_spec(
     )
 
 
-def _item_op(item: Any, position: int, spec: IndexSpec) -> Put:
+def _item_document(item: Any, position: int, spec: IndexSpec) -> tuple[DocKey, bytes]:
     if not isinstance(item, dict):
         raise BadRequest(
             f"expected item {position} to be an object, received {type(item).__name__}"
@@ -218,7 +264,7 @@ def _item_op(item: Any, position: int, spec: IndexSpec) -> Put:
             f"received {type(fields).__name__}"
         )
     doc = {**fields, spec.field: item["vector"]}
-    return Put("docs", key.storage(), _json.dumps(doc))
+    return key, _json.dumps(doc)
 
 
 def _pk_label(item: Any, position: int) -> str:
@@ -247,16 +293,63 @@ async def search(request: Request) -> Response:
     k = _bounded(body, "k", 10, MAX_K)
     only = check_filter(body["filter"]) if body.get("filter") is not None else None
     include = body.get("include_document") is True
-    hits = await asyncio.to_thread(index.search, query, k, only)
-    results = _results(node, index, hits, include)
+    txn = transaction_of(request)
+    if txn is None:
+        hits = await asyncio.to_thread(index.search, query, k, only)
+        with node.storage.snapshot() as view:
+            results = _results(view, index, hits, include)
+    else:
+        results = await _search_in_transaction(request, index, query, k, only, body)
     if body.get("use_cursor") is True or body.get("cursor") is not None:
         binding = _json.dumps([namespace, collection, vector, k, only, include])
         return json_response(_page(_catalog(node).secret, body, results, binding))
     return json_response({"results": results, "k": k, "count": len(results)})
 
 
+async def _search_in_transaction(
+    request: Request,
+    index: VectorIndex,
+    query: Matrix,
+    k: int,
+    only: dict[str, Any] | None,
+    body: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The hits as the request's transaction sees the data of the whole cluster.
+
+    The index follows committed writes. A ``read_committed`` transaction sees those
+    too, so the index's hits are corrected by the transaction's own writes; a
+    ``snapshot`` may be older than the index, so its documents are ranked one by
+    one. The other shards answer through the transaction's parts there.
+    """
+    node = node_of(request)
+    txn = transaction_of(request)
+    assert txn is not None
+    include = body.get("include_document") is True
+    own = dict(txn.writes) if txn.isolation is Isolation.READ_COMMITTED else None
+
+    def local() -> list[dict[str, Any]]:
+        with reader(request) as view:
+            hits = seen_hits(index, view, own, query, k, only)
+            return _results(view, index, hits, include)
+
+    results = await anyio.to_thread.run_sync(local)
+    if PEER_HEADER in request.headers:
+        return results
+    asked = {key: body[key] for key in _PART_FIELDS if body.get(key) is not None}
+    answers = await anyio.to_thread.run_sync(
+        shard_parts.ask_parts, node, txn, "/vector/search", {**asked, "k": k}
+    )
+    for answer in answers:
+        results += answer.get("results") or []
+    results.sort(key=lambda hit: (hit["distance"], hit["pk"]))
+    return results[:k]
+
+
+_PART_FIELDS = ("vector", "filter", "namespace", "collection", "include_document")
+
+
 def _results(
-    node: NodeState, index: VectorIndex, hits: list[Any], include: bool
+    view: ReadView, index: VectorIndex, hits: list[Any], include: bool
 ) -> list[dict[str, Any]]:
     metric = index.spec.metric
     results = [
@@ -268,8 +361,7 @@ def _results(
         for hit in hits
     ]
     if include:
-        with node.storage.snapshot() as view:
-            docs = read_documents(view, [hit.key for hit in hits])
+        docs = read_documents(view, [hit.key for hit in hits])
         for result, doc in zip(results, docs, strict=True):
             result["document"] = doc
     return results

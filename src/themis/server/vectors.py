@@ -12,21 +12,30 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from themis import _json
 from themis.server.keys import DocKey, collection_prefix, decode_storage_key
 from themis.server.storage import Change, Put, ReadView, Storage
 from themis.server.vector_files import SavedIndexes, save_index
-from themis.server.vector_index import VectorIndex
+from themis.server.vector_filters import matches
+from themis.server.vector_index import Hit, VectorIndex
 from themis.server.vector_spec import SPEC_PREFIX, IndexSpec, Matrix, vector_of
 
 if TYPE_CHECKING:
     from themis.server.state import NodeState
 
-__all__ = ["VectorCatalog", "install_vectors", "read_documents"]
+__all__ = [
+    "VectorCatalog",
+    "entry_of",
+    "install_vectors",
+    "read_documents",
+    "seen_hits",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +141,7 @@ class VectorCatalog:
         try:
             with self.storage.snapshot() as view:
                 for raw, blob in view.scan("docs", prefix):
-                    entry = _entry(index, blob)
+                    entry = entry_of(index, blob)
                     if entry is not None:
                         batch.append((raw, *entry))
                     if len(batch) >= FILL_CHUNK:
@@ -162,7 +171,7 @@ class VectorCatalog:
         if index is None:
             return
         upserts, removals = pending.setdefault((namespace, collection), ([], []))
-        entry = _entry(index, blob) if blob is not None else None
+        entry = entry_of(index, blob) if blob is not None else None
         if entry is None:
             removals.append(raw_key)
         else:
@@ -178,7 +187,9 @@ class VectorCatalog:
         pending.clear()
 
 
-def _entry(index: VectorIndex, blob: bytes) -> tuple[Matrix, dict[str, Any]] | None:
+def entry_of(index: VectorIndex, blob: bytes) -> tuple[Matrix, dict[str, Any]] | None:
+    """What the index would hold for a stored document: its vector's stored form
+    and its other fields (for filters); ``None`` if it has no usable vector."""
     name = index.spec.field
     if name.encode() not in blob:
         return None
@@ -193,6 +204,49 @@ def _entry(index: VectorIndex, blob: bytes) -> tuple[Matrix, dict[str, Any]] | N
         return None
     row = index.prepare(vector)
     return None if row is None else (row, doc)
+
+
+def seen_hits(
+    index: VectorIndex,
+    view: ReadView,
+    own: Mapping[bytes, bytes | None] | None,
+    query: Matrix,
+    k: int,
+    only: dict[str, Any] | None,
+) -> list[Hit]:
+    """The ``k`` nearest documents of the index's collection as ``view`` shows it.
+
+    Args:
+        index: The collection's index, which follows committed writes.
+        view: A transaction's view.
+        own: The transaction's buffered documents (``None`` for a delete). The
+            index then stands for the stored ones, and only these are ranked here.
+            ``None`` ranks every document of the view instead: its snapshot may be
+            older than the index.
+        query: The query's stored form.
+        k: How many hits.
+        only: A checked filter, if any.
+    """
+    prefix = collection_prefix(index.spec.namespace, index.spec.collection)
+    hits: list[Hit] = []
+    if own is None:
+        entries: list[tuple[bytes, bytes]] = list(view.scan("docs", prefix))
+    else:
+        mine = {key: blob for key, blob in own.items() if key.startswith(prefix)}
+        found = index.search(query, k + len(mine), only)
+        hits = [hit for hit in found if hit.key not in mine]
+        entries = [(key, blob) for key, blob in mine.items() if blob is not None]
+    keys, rows = [], []
+    for key, blob in entries:
+        entry = entry_of(index, blob)
+        if entry is not None and (only is None or matches(entry[1], only)):
+            keys.append(key)
+            rows.append(entry[0][0])
+    if rows:
+        distances = index.distances(np.stack(rows), query[0])
+        hits += [Hit(key, float(d)) for key, d in zip(keys, distances, strict=True)]
+    # Equal distances go by key, as the index and a cluster's merge order them.
+    return sorted(hits, key=lambda hit: (hit.distance, hit.key))[:k]
 
 
 def read_documents(
