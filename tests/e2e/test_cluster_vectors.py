@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from themis import QueryResult, ThemisClient, _routing
+from themis import NotFoundError, QueryResult, ThemisClient, _routing
 from themis.server.launcher import LocalCluster, NodeProcess
 
 COUNT, DIMENSION = 300, 8
@@ -183,3 +183,18 @@ def test_equal_distances_come_in_pk_order_everywhere(
             assert client.vector_insert(items, collection=collection)["inserted"] == 26
             answers.append(_pks(client.vector_search(same, 4, collection=collection)))
     assert answers == [["k1", "k2", "k3", "k5"]] * 2
+
+
+def test_a_collection_on_fewer_shards_than_the_cluster_is_searched(
+    cluster: LocalCluster,
+) -> None:
+    collection = f"few{uuid.uuid4().hex[:8]}"
+    with ThemisClient(endpoints=cluster.urls) as client:
+        with pytest.raises(NotFoundError, match="no vector index"):
+            client.vector_search([1.0, 0.0], top_k=3, collection=collection)
+        client.vector_insert(
+            [{"pk": "only", "vector": [1.0, 0.0]}], collection=collection
+        )
+        hits = client.vector_search([1.0, 0.0], top_k=3, collection=collection)
+    assert isinstance(hits, list)
+    assert [hit["pk"] for hit in hits] == ["only"]

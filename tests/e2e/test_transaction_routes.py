@@ -269,3 +269,19 @@ def test_definitions_inside_a_transaction_are_refused(
     assert "does not take part in transactions" in message
     assert str(txn.ident) in message
     txn.end("rollback")
+
+
+@pytest.mark.parametrize("isolation", ["read_committed", "snapshot"])
+def test_a_transaction_searches_a_collection_that_some_shards_do_not_hold(
+    http: httpx.Client, urls: list[str], isolation: str
+) -> None:
+    collection = f"vec{uuid.uuid4().hex[:8]}"
+    txn = Txn(http, urls[0], isolation)
+    assert _search(http, urls[0], collection, txn) is None
+    one = {"collection": collection, "items": [{"pk": "only", "vector": [0.0, 1.0]}]}
+    assert txn.post("/vector/batch_insert", one).status_code == 200
+    assert _search(http, urls[0], collection, txn) == ["only"]
+    wrong = txn.post("/vector/search", {"collection": collection, "vector": [1.0]})
+    assert wrong.status_code == 400, wrong.text
+    assert "dimension" in wrong.json()["message"]
+    txn.end("rollback")

@@ -1,4 +1,4 @@
-"""The overlay view: a transaction's buffered documents and the data derived from them."""
+"""The overlay view: buffered documents and the data derived from them."""
 
 from __future__ import annotations
 

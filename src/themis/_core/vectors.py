@@ -29,6 +29,7 @@ from themis._core.effects import (
     Reply,
 )
 from themis._core.topology import Topology
+from themis.errors import NotFoundError
 from themis.results import QueryResult
 
 __all__ = ["DEFAULT_COLLECTION", "DEFAULT_PAGE", "vector_insert", "vector_search"]
@@ -162,11 +163,24 @@ def vector_search(
     pages = [
         query.ShardPage(shard_id, outcome.unwrap())
         for shard_id, outcome in zip(topology.shard_ids, outcomes, strict=True)
+        if not _holds_none(outcome)
     ]
+    if not pages:
+        # No shard has the collection's index: the first one's 404 says so.
+        outcomes[0].unwrap()
     hits = query.NearestFirst(top_k).merge(pages)
     if not use_cursor:
         return QueryResult(items=hits, entities=list(hits), count=len(hits))
     return _page(hits, offset, batch_size or DEFAULT_PAGE, digest)
+
+
+def _holds_none(outcome: Outcome) -> bool:
+    """Whether a shard answered that it has no index on the collection.
+
+    Each shard defines a collection's index with the first vector it stores, so a
+    shard that holds none of a small collection's vectors has none.
+    """
+    return isinstance(outcome.error, NotFoundError)
 
 
 def _nearest(shard_id: str, body: Mapping[str, Any]) -> Operation[QueryResult]:

@@ -22,7 +22,7 @@ import httpx
 
 from themis import _json, _routing
 from themis._core.protocol import TRANSACTION_HEADER
-from themis.server.errors import Conflict, Unavailable
+from themis.server.errors import BadRequest, Conflict, Unavailable
 from themis.server.state import NodeState
 from themis.server.transactions import Status, Transaction
 
@@ -295,6 +295,7 @@ def post(
         Unavailable: the shard did not answer, or not with a JSON object.
         Conflict: the shard answered 404 or 409 (the part has expired, or
             conflicts).
+        BadRequest: the shard refused the request as malformed.
     """
     try:
         response = node.peer_http.post(url, content=_json.dumps(body), headers=headers)
@@ -309,6 +310,9 @@ def post(
         )
     if response.status_code == 409:
         raise Conflict(f"on shard {shard_id!r}: {_message(response)}")
+    if response.status_code == 400:
+        # Only what the shard alone could check (a vector's dimension there).
+        raise BadRequest(f"on shard {shard_id!r}: {_message(response)}")
     if response.status_code != 200:
         # The keys were checked here already: a refusal means the shards disagree
         # (a secret, a version), which another node or a later try may mend.
