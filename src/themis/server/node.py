@@ -30,7 +30,7 @@ from themis.server.indexes import IndexCatalog
 from themis.server.state import NodeState
 from themis.server.storage import Storage
 from themis.server.topology import EtcdTopology, is_etcd_url, load_topology_file
-from themis.server.transactions import TransactionManager
+from themis.server.transaction_manager import TransactionManager
 from themis.server.vectors import install_vectors
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from themis.server.http import PEER_HEADER, Traffic
 from themis.server.indexes import IndexCatalog
 from themis.server.query_source import EdgeReader, GraphReader, SnapshotSource
 from themis.server.storage import ReadView, Storage
-from themis.server.transactions import TransactionManager
+from themis.server.transaction_manager import TransactionManager
 
 
 @dataclass
