@@ -2,7 +2,8 @@
 
 from themis._core.topology import Shard, Topology
 from themis._version import __version__
-from themis.async_client import AsyncThemisClient, AsyncTransaction
+from themis.async_client import AsyncThemisClient
+from themis.async_transaction import AsyncTransaction
 from themis.client import ThemisClient
 from themis.errors import (
     BadRequestError,

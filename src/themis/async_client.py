@@ -37,9 +37,9 @@ from themis._core.retry import RetryPolicy
 from themis._core.session import Session
 from themis._core.topology import Topology
 from themis._driver import build_request, to_reply
+from themis.async_transaction import AsyncTransaction
 from themis.client import DEFAULT_METADATA_ENDPOINT
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
-from themis.transaction import TransactionBase
 
 __all__ = ["AsyncThemisClient", "AsyncTransaction"]
 
@@ -362,67 +362,3 @@ class AsyncThemisClient:
             loaded = await self._run(self._session.fetch_topology())
             now = self._clock()
             return state.install(loaded, now) if loaded else state.fall_back(now)
-
-
-class AsyncTransaction(TransactionBase):
-    """The asyncio twin of `themis.Transaction`."""
-
-    def __init__(self, client: AsyncThemisClient, scope: protocol.Scope) -> None:
-        super().__init__(client._session, scope)
-        self._client = client
-
-    async def __aenter__(self) -> AsyncTransaction:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.state is not protocol.TransactionState.ACTIVE:
-            return
-        if exc_type is None:
-            await self.commit()
-        else:
-            await self.rollback()
-
-    async def get(self, model: str, collection: str, uuid: str) -> Any:
-        """Reads an entity as this transaction sees it."""
-        key = self._key(model, collection, uuid)
-        return await self._client._run(protocol.get_entity(key, self._scope))
-
-    async def put(
-        self, model: str, collection: str, uuid: str, doc: Mapping[str, Any]
-    ) -> bool:
-        """Writes an entity within this transaction."""
-        key = self._key(model, collection, uuid)
-        return await self._client._run(protocol.put_entity(key, doc, self._scope))
-
-    async def delete(self, model: str, collection: str, uuid: str) -> bool:
-        """Deletes an entity within this transaction."""
-        key = self._key(model, collection, uuid)
-        return await self._client._run(protocol.delete_entity(key, self._scope))
-
-    async def query(
-        self, aql: str, *, params: Mapping[str, Any] | None = None
-    ) -> QueryResult:
-        """Runs a query that sees this transaction's own writes."""
-        self._check_active()
-        op = self._session.query(aql, params, False, None, None, scope=self._scope)
-        return await self._client._run(op)
-
-    async def commit(self) -> dict[str, Any]:
-        """Commits the transaction."""
-        return await self._end("commit", protocol.TransactionState.COMMITTED)
-
-    async def rollback(self) -> dict[str, Any]:
-        """Rolls the transaction back."""
-        return await self._end("rollback", protocol.TransactionState.ROLLED_BACK)
-
-    async def _end(
-        self, action: str, state: protocol.TransactionState
-    ) -> dict[str, Any]:
-        endpoint = self._finish(state)
-        op = protocol.end_transaction(endpoint, self.id, action)
-        return await self._client._run(op)

@@ -147,6 +147,8 @@ class Session:
         edge_type: str | None,
         direction: str,
         min_depth: int,
+        *,
+        by_neighbors: bool = False,
     ) -> Operation[list[str]]:
         """Traverses the graph breadth-first; see :func:`traversal.traverse`."""
         _check_direction(direction)
@@ -155,7 +157,9 @@ class Session:
                 f"expected 0 <= min_depth <= max_depth, got {min_depth} and {max_depth}"
             )
         edges = traversal.EdgeQuery(direction, edge_type)
-        return traversal.traverse(start, min_depth, max_depth, edges)
+        return traversal.traverse(
+            start, min_depth, max_depth, edges, by_neighbors=by_neighbors
+        )
 
     def shortest_path(
         self,
@@ -164,12 +168,19 @@ class Session:
         direction: str,
         edge_type: str | None,
         weight_attribute: str | None,
+        *,
+        by_neighbors: bool = False,
     ) -> Operation[dict[str, Any]]:
         """Finds the shortest path; see :func:`traversal.shortest_path`."""
         _check_direction(direction)
         edges = traversal.EdgeQuery(direction, edge_type)
         return traversal.shortest_path(
-            start, target, edges, weight_attribute, self.documents
+            start,
+            target,
+            edges,
+            weight_attribute,
+            self.documents,
+            by_neighbors=by_neighbors,
         )
 
     def documents(self, ids: Sequence[str]) -> Operation[dict[str, Any]]:

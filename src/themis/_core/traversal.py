@@ -134,19 +134,26 @@ def _is_neighbor(item: Any) -> bool:
 
 
 def traverse(
-    start: str, min_depth: int, max_depth: int, edges: EdgeQuery
+    start: str,
+    min_depth: int,
+    max_depth: int,
+    edges: EdgeQuery,
+    *,
+    by_neighbors: bool = False,
 ) -> Operation[list[str]]:
     """Breadth-first traversal: every vertex once, at its shortest depth.
 
-    One shard answers ``/graph/traverse`` itself; on more, the search runs level by
-    level, one parallel ``/graph/neighbors`` round per depth.
+    One shard answers ``/graph/traverse`` itself; on more, or with
+    ``by_neighbors`` (a transaction's node answers ``/graph/neighbors`` for the
+    whole cluster), the search runs level by level, one parallel
+    ``/graph/neighbors`` round per depth.
 
     Returns:
         The ``_id`` of every vertex reached at a depth in ``min_depth..max_depth``, in
         visit order (the start first when ``min_depth`` is 0).
     """
     topology: Topology = yield LOAD_TOPOLOGY
-    if len(topology.shards) == 1:
+    if len(topology.shards) == 1 and not by_neighbors:
         return (
             yield from protocol.traverse(
                 start, max_depth, min_depth, edges.direction, edges.edge_type
@@ -228,8 +235,13 @@ def shortest_path(
     edges: EdgeQuery,
     weight_attribute: str | None,
     fetch: FetchDocuments,
+    *,
+    by_neighbors: bool = False,
 ) -> Operation[dict[str, Any]]:
     """The cheapest path from ``start`` to ``target``.
+
+    One shard answers ``/graph/shortest_path`` itself; on more, or with
+    ``by_neighbors``, the search runs here over ``/graph/neighbors``.
 
     Without ``weight_attribute`` every edge costs 1; with it, each edge costs that
     attribute (1 when absent; ``_weight`` is read from adjacency). Vertices are
@@ -244,7 +256,7 @@ def shortest_path(
         BadRequestError: An edge weight is negative or not a number.
     """
     topology: Topology = yield LOAD_TOPOLOGY
-    if len(topology.shards) == 1:
+    if len(topology.shards) == 1 and not by_neighbors:
         body = {
             "start": start,
             "target": target,
