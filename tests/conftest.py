@@ -44,3 +44,13 @@ def fresh_dir(tmp_path: Path) -> Path:
 def node_url(node: NodeProcess) -> str:
     """The shared node's base URL."""
     return node.url
+
+
+@pytest.fixture(params=["node", "cluster"])
+def urls(request: pytest.FixtureRequest) -> list[str]:
+    """Every node's URL of the shared node, then of the shared 3-shard cluster."""
+    if request.param == "node":
+        node: NodeProcess = request.getfixturevalue("node")
+        return [node.url]
+    cluster: LocalCluster = request.getfixturevalue("cluster")
+    return list(cluster.urls)

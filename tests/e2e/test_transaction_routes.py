@@ -15,19 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from themis.server.launcher import LocalCluster, NodeProcess
+from themis.server.launcher import NodeProcess
 
 HEADER = "X-Transaction-Id"
-
-
-@pytest.fixture(params=["node", "cluster"])
-def urls(request: pytest.FixtureRequest) -> list[str]:
-    """Every node's URL; transactions begin on the first."""
-    if request.param == "node":
-        node: NodeProcess = request.getfixturevalue("node")
-        return [node.url]
-    cluster: LocalCluster = request.getfixturevalue("cluster")
-    return list(cluster.urls)
 
 
 @pytest.fixture

@@ -14,16 +14,6 @@ from collections.abc import Iterator
 import pytest
 
 from themis import AsyncThemisClient, ThemisClient
-from themis.server.launcher import LocalCluster, NodeProcess
-
-
-@pytest.fixture(params=["node", "cluster"])
-def urls(request: pytest.FixtureRequest) -> list[str]:
-    if request.param == "node":
-        node: NodeProcess = request.getfixturevalue("node")
-        return [node.url]
-    cluster: LocalCluster = request.getfixturevalue("cluster")
-    return list(cluster.urls)
 
 
 @pytest.fixture

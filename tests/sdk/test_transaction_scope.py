@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
@@ -30,7 +30,7 @@ def _answers(request: httpx.Request) -> httpx.Response | None:
     if path.startswith("/transaction/"):
         return httpx.Response(200, json={"transaction_id": 42})
     if path == "/graph/neighbors":
-        found = {v: [] for v in body["vertices"]}
+        found: dict[str, list[dict[str, str]]] = {v: [] for v in body["vertices"]}
         if "people:a" in found:
             found["people:a"] = [
                 {"edge": "graph.default.edges:e1", "vertex": "people:b"}
@@ -117,7 +117,7 @@ def test_an_ended_transaction_refuses_every_call() -> None:
     txn = cluster.client().begin_transaction()
     txn.rollback()
     before = len(seen)
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: txn.batch_get("relational", "users", ["a"]),
         lambda: txn.add_edge("people:a", "people:b"),
         lambda: txn.graph_traverse("people:a"),
