@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import gc
 import json
+import threading
 from decimal import Decimal
 from types import MappingProxyType
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -93,3 +96,53 @@ def test_nesting_limit_matches_the_decoded_depth(value: object, limit: int) -> N
             _json.loads(text, max_depth=limit)
     else:
         assert _json.loads(text, max_depth=limit) == value
+
+
+def test_a_large_body_decodes_with_the_collector_paused_then_restored() -> None:
+    seen: list[bool] = []
+    original = orjson.loads
+
+    def spy(raw: bytes) -> object:
+        seen.append(gc.isenabled())
+        return original(raw)
+
+    body = json.dumps([{"i": i, "tags": ["a"]} for i in range(5000)]).encode()
+    assert len(body) >= _json.LARGE_BODY
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(orjson, "loads", spy)
+        assert _json.loads(body)[4999] == {"i": 4999, "tags": ["a"]}
+        assert _json.loads(b'{"small": true}') == {"small": True}
+    assert seen == [False, True]
+    assert gc.isenabled()
+
+
+def test_overlapping_pauses_resume_the_collector_once_the_last_ends() -> None:
+    first_in, second_in, first_out = (threading.Event() for _ in range(3))
+    states: list[bool] = []
+
+    def first() -> None:
+        with _json.collector_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_in.wait(5)
+    with _json.collector_paused():
+        second_in.set()
+        first_out.wait(5)
+        states.append(gc.isenabled())
+    thread.join(5)
+    states.append(gc.isenabled())
+    assert states == [False, True]
+
+
+def test_a_collector_the_caller_stopped_stays_stopped() -> None:
+    gc.disable()
+    try:
+        with _json.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
