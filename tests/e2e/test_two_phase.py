@@ -12,7 +12,8 @@ import pytest
 
 from themis import _routing
 from themis.server.launcher import LocalCluster, NodeProcess
-from themis.server.storage import Put, Storage
+from themis.server.storage import Storage
+from themis.server.storage_ops import Put
 
 TABLE = "relational.default.prepared"
 

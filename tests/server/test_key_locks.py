@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from themis.server.errors import BadRequest, Conflict
-from themis.server.storage import Hold, Op, Put, ReadView, Release, Storage
+from themis.server.storage import Storage
+from themis.server.storage_ops import Hold, Op, Put, ReadView, Release
 
 
 @pytest.fixture

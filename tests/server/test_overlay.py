@@ -11,7 +11,8 @@ from themis import _json
 from themis.server.graph import adjacency_hook, adjacent
 from themis.server.keys import parse_key
 from themis.server.overlay import OverlayView
-from themis.server.storage import Put, Storage
+from themis.server.storage import Storage
+from themis.server.storage_ops import Put
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from themis.server.errors import BadRequest, StorageError
-from themis.server.storage import Delete, Op, Put, ReadView, Storage
+from themis.server.storage import Storage
+from themis.server.storage_ops import Delete, Op, Put, ReadView
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from themis import _json
 from themis.server.keys import parse_key
 from themis.server.launcher import NodeProcess
-from themis.server.storage import Delete, Put, Storage
+from themis.server.storage import Storage
+from themis.server.storage_ops import Delete, Put
 from themis.server.vector_files import SavedIndexes, save_index
 from themis.server.vector_index import HNSW_THRESHOLD, VectorIndex
 from themis.server.vector_spec import IndexSpec

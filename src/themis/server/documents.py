@@ -9,7 +9,8 @@ from themis import _json
 from themis.server.errors import BadRequest
 from themis.server.http import MAX_NESTING
 from themis.server.keys import DocKey, collection_prefix, decode_storage_key
-from themis.server.storage import Change, Delete, Op, Put, ReadView, Storage
+from themis.server.storage import Storage
+from themis.server.storage_ops import Change, Delete, Op, Put, ReadView
 
 _COLLECTION_PREFIX = b"collection\x1f"
 

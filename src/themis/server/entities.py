@@ -19,7 +19,7 @@ from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DocKey, parse_key, storage_keys, table_storage_keys
 from themis.server.state import node_of
-from themis.server.storage import ReadView
+from themis.server.storage_ops import ReadView
 from themis.server.transaction_routes import transaction_of
 
 MAX_BATCH_KEYS = 10_000

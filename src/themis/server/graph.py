@@ -20,7 +20,8 @@ from themis.aql.source import GraphDefinition
 from themis.server.documents import decode_document
 from themis.server.errors import BadRequest, ServerError
 from themis.server.keys import DocKey, decode_storage_key, parse_key
-from themis.server.storage import MAX_KEY_BYTES, Delete, Op, Put, ReadView
+from themis.server.storage import MAX_KEY_BYTES
+from themis.server.storage_ops import Delete, Op, Put, ReadView
 
 if TYPE_CHECKING:
     from themis.server.state import NodeState

@@ -18,7 +18,7 @@ from themis.server.graph import (
     adjacent,
     read_document,
 )
-from themis.server.storage import ReadView
+from themis.server.storage_ops import ReadView
 
 # --- traversal --------------------------------------------------------------------
 

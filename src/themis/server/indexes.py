@@ -19,15 +19,8 @@ from themis import _json
 from themis.server.documents import scan_collection
 from themis.server.errors import BadRequest, Conflict
 from themis.server.keys import decode_storage_key
-from themis.server.storage import (
-    MAX_KEY_BYTES,
-    Compute,
-    Delete,
-    Op,
-    Put,
-    ReadView,
-    Storage,
-)
+from themis.server.storage import MAX_KEY_BYTES, Storage
+from themis.server.storage_ops import Compute, Delete, Op, Put, ReadView
 
 IndexKind = Literal["hash", "range"]
 _DEF_PREFIX = b"index\x1f"

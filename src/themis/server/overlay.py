@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Sequence
 
-from themis.server.storage import Delete, Op, Put, ReadView, WriteHook
+from themis.server.storage_ops import Delete, Op, Put, ReadView, WriteHook
 
 __all__ = ["OverlayView"]
 

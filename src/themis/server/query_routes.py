@@ -20,7 +20,7 @@ from themis.server.http import field, json_response, read_object
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
 from themis.server.query_source import SnapshotSource
 from themis.server.state import NodeState, node_of
-from themis.server.storage import ReadView
+from themis.server.storage_ops import ReadView
 from themis.server.transaction_routes import transaction_of
 from themis.server.transactions import Transaction
 

@@ -12,7 +12,7 @@ from themis.server.documents import decode_document, has_collection
 from themis.server.errors import ServerError
 from themis.server.indexes import IndexCatalog, IndexDefinition, scan_index
 from themis.server.keys import collection_prefix, parse_key
-from themis.server.storage import ReadView
+from themis.server.storage_ops import ReadView
 from themis.server.vector_index import VectorIndex
 from themis.server.vector_spec import vector_of
 from themis.server.vectors import VectorCatalog

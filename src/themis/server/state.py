@@ -17,7 +17,8 @@ from themis.server.documents import DocumentStore
 from themis.server.http import PEER_HEADER, Traffic
 from themis.server.indexes import IndexCatalog
 from themis.server.query_source import EdgeReader, GraphReader, SnapshotSource
-from themis.server.storage import ReadView, Storage
+from themis.server.storage import Storage
+from themis.server.storage_ops import ReadView
 from themis.server.transaction_manager import TransactionManager
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from themis import _json
 from themis.server.errors import Conflict, NotFound
-from themis.server.storage import Delete, Put, Storage, WriteHook
+from themis.server.storage import Storage
+from themis.server.storage_ops import Delete, Put, WriteHook
 from themis.server.transactions import (
     Coordinator,
     Isolation,

@@ -22,7 +22,8 @@ from themis import _json
 from themis.server.errors import BadRequest, Conflict
 from themis.server.keys import DocKey
 from themis.server.overlay import OverlayView
-from themis.server.storage import (
+from themis.server.storage import Snapshot
+from themis.server.storage_ops import (
     Compute,
     Delete,
     Hold,
@@ -30,7 +31,6 @@ from themis.server.storage import (
     Put,
     ReadView,
     Release,
-    Snapshot,
     Step,
     WriteHook,
 )

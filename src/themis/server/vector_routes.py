@@ -16,7 +16,7 @@ from themis.server.errors import BadRequest, Conflict, ServerError
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DocKey, check_segment, parse_key
 from themis.server.state import node_of
-from themis.server.storage import Op, Put
+from themis.server.storage_ops import Op, Put
 from themis.server.transaction_routes import refuse_transaction, transaction_of
 from themis.server.vector_index import VectorIndex
 from themis.server.vector_requests import (

@@ -19,7 +19,7 @@ from themis.server.entities import reader
 from themis.server.errors import BadRequest
 from themis.server.http import PEER_HEADER, json_response, read_object
 from themis.server.state import node_of
-from themis.server.storage import ReadView
+from themis.server.storage_ops import ReadView
 from themis.server.transaction_routes import transaction_of
 from themis.server.transactions import Isolation, Transaction
 from themis.server.vector_filters import check_filter

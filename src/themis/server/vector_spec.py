@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from themis import _json
 from themis.server.keys import collection_prefix
-from themis.server.storage import Put
+from themis.server.storage_ops import Put
 from themis.server.vector_filters import describe
 
 __all__ = [

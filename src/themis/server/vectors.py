@@ -20,7 +20,8 @@ import numpy as np
 
 from themis import _json
 from themis.server.keys import DocKey, collection_prefix, decode_storage_key
-from themis.server.storage import Change, Put, ReadView, Storage
+from themis.server.storage import Storage
+from themis.server.storage_ops import Change, Put, ReadView
 from themis.server.vector_files import SavedIndexes, save_index
 from themis.server.vector_filters import matches
 from themis.server.vector_index import Hit, VectorIndex
