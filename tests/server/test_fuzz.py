@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -127,3 +128,40 @@ def test_random_bodies_never_cause_a_500(
 
 def test_node_still_serves_after_the_fuzz(http: httpx.Client) -> None:
     assert http.get("/health").json()["status"] == "healthy"
+
+
+@pytest.fixture
+def in_transaction(urls: list[str]) -> Iterator[httpx.Client]:
+    """A client whose every request carries the header of a live transaction.
+
+    On the cluster the transaction's node forwards what other shards own to parts
+    there, so random bodies reach those paths too.
+    """
+    with httpx.Client(base_url=urls[0], timeout=10.0) as client:
+        begun = client.post("/transaction/begin", json={"isolation": "snapshot"})
+        begun.raise_for_status()
+        ident = str(begun.json()["transaction_id"])
+        client.headers["X-Transaction-Id"] = ident
+        yield client
+        del client.headers["X-Transaction-Id"]
+        ended = client.post("/transaction/rollback", json={"transaction_id": ident})
+        assert ended.status_code == 200, ended.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [route for route in ROUTES if not route[1].startswith("/tr")]
+)
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=bodies)
+def test_random_bodies_in_a_transaction_never_cause_a_500(
+    in_transaction: httpx.Client, method: str, path: str, body: Any
+) -> None:
+    response = in_transaction.request(method, path, json=body)
+    assert response.status_code < 500, (body, response.text)
+    if response.status_code >= 400:
+        assert response.json()["status_code"] == response.status_code
+    assert in_transaction.get("/health").json()["status"] == "healthy"
