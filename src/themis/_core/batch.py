@@ -1,23 +1,28 @@
 """Batch operations: one request per shard chunk, per-key outcomes merged.
 
-Each chunk (see :mod:`batch_plan`) is one ``POST /batch/get|put|delete``. A node
-without those routes (404 ``Endpoint not found`` or 405) is remembered, and its chunks
-fall back to one request per key. Every key ends up in exactly one outcome; none is
-dropped.
+Each chunk (see :mod:`batch_plan`) is one ``POST /batch/get|put|delete``; a node
+without those routes is served one request per key (:mod:`batch_fallback`). Every
+key ends up in exactly one outcome; none is dropped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from themis._core import protocol
-from themis._core.batch_plan import BatchKeys, BatchLimits, BodySize, Chunk, plan
+from themis._core import batch_fallback, protocol
+from themis._core.batch_fallback import BatchRoutes
+from themis._core.batch_plan import (
+    BatchKeys,
+    BatchLimits,
+    BodySize,
+    Chunk,
+    Outcomes,
+    plan,
+)
 from themis._core.effects import (
     FAILURES,
     LOAD_TOPOLOGY,
@@ -31,56 +36,11 @@ from themis._core.topology import Topology
 from themis.errors import ThemisError
 from themis.results import BatchGetResult, BatchWriteResult
 
-__all__ = [
-    "BatchRoutes",
-    "Outcomes",
-    "batch_delete",
-    "batch_get",
-    "batch_put",
-]
+__all__ = ["batch_delete", "batch_get", "batch_put"]
 
 logger = logging.getLogger(__name__)
 
 _MISSING_ROUTE = frozenset({404, 405})
-
-
-class BatchRoutes:
-    """Remembers the endpoints that have no batch routes."""
-
-    def __init__(self) -> None:
-        self._unsupported: set[str] = set()
-
-    def supported(self, endpoint: str) -> bool:
-        """Whether batch requests are worth sending to ``endpoint``."""
-        return endpoint not in self._unsupported
-
-    def mark_unsupported(self, endpoint: str) -> None:
-        """Records that ``endpoint`` answered a batch route with 404 or 405."""
-        logger.info("%s has no batch routes; using one request per key", endpoint)
-        self._unsupported.add(endpoint)
-
-
-@dataclass
-class Outcomes:
-    """What happened to the keys of a batch, by uuid."""
-
-    found: dict[str, Any] = field(default_factory=dict)
-    done: set[str] = field(default_factory=set)
-    missing: set[str] = field(default_factory=set)
-    failed: dict[str, str] = field(default_factory=dict)
-    #: Whether every key of the chunk is known to have exactly one outcome.
-    checked: bool = False
-
-    def merge(self, other: Outcomes) -> None:
-        """Adds another chunk's outcomes."""
-        self.found.update(other.found)
-        self.done.update(other.done)
-        self.missing.update(other.missing)
-        self.failed.update(other.failed)
-
-    def fail(self, uuids: Iterable[str], reason: str) -> None:
-        """Marks every uuid as failed for the same reason."""
-        self.failed.update(dict.fromkeys(uuids, reason))
 
 
 def batch_get(
@@ -245,7 +205,7 @@ def _get_chunk(
     }
     reply = yield from _try_batch(topology, chunk, routes, "/batch/get", body)
     if reply is None:
-        return (yield from _each(keys, chunk, _get_one))
+        return (yield from batch_fallback.each(keys, chunk, batch_fallback.get_each))
     payload = reply.object()
     if isinstance(payload.get("documents"), list):
         return _positional_outcomes(payload, chunk, found)
@@ -330,7 +290,11 @@ def _put_chunk(
     if reply is None:
         uuid_of = keys.uuid_of()
         return (
-            yield from _each(keys, chunk, lambda key: _put_one(key, docs[uuid_of(key)]))
+            yield from batch_fallback.each(
+                keys,
+                chunk,
+                lambda key: batch_fallback.put_each(key, docs[uuid_of(key)]),
+            )
         )
     return _write_outcomes(reply.object(), keys)
 
@@ -383,7 +347,7 @@ def _delete_chunk(
     body = {"table": keys.table, "pks": chunk.uuids}
     reply = yield from _try_batch(topology, chunk, routes, "/batch/delete", body)
     if reply is None:
-        return (yield from _each(keys, chunk, _delete_one))
+        return (yield from batch_fallback.each(keys, chunk, batch_fallback.delete_each))
     return _write_outcomes(reply.object(), keys)
 
 
@@ -405,51 +369,3 @@ def _failed_outcomes(
 def _list(payload: dict[str, Any], name: str) -> list[str]:
     value = payload.get(name) or []
     return [item for item in value if isinstance(item, str)]
-
-
-class Status(Enum):
-    """The outcome of one key sent on its own."""
-
-    FOUND = "found"
-    DONE = "done"
-    MISSING = "missing"
-    FAILED = "failed"
-
-
-OneKey = Callable[[str], Operation[tuple[Status, Any]]]
-
-
-def _each(keys: BatchKeys, chunk: Chunk, one: OneKey) -> Operation[Outcomes]:
-    outcomes = Outcomes(checked=True)
-    for uuid in chunk.uuids:
-        try:
-            status, value = yield from one(keys.wire(uuid))
-        except FAILURES as exc:
-            status, value = Status.FAILED, str(exc)
-        if status is Status.FOUND:
-            outcomes.found[uuid] = value
-        elif status is Status.DONE:
-            outcomes.done.add(uuid)
-        elif status is Status.MISSING:
-            outcomes.missing.add(uuid)
-        else:
-            outcomes.failed[uuid] = value
-    return outcomes
-
-
-def _get_one(key: str) -> Operation[tuple[Status, Any]]:
-    doc = yield from protocol.get_entity(key)
-    return (Status.MISSING, None) if doc is None else (Status.FOUND, doc)
-
-
-def _put_one(key: str, doc: Mapping[str, Any]) -> Operation[tuple[Status, Any]]:
-    text = protocol.encode_document(doc).decode()
-    reply: Reply = yield protocol.ROUTED.call(
-        "PUT", protocol.entity_path(key), key, body={"blob": text}
-    )
-    return (Status.DONE, None) if reply.ok else (Status.FAILED, str(reply.status))
-
-
-def _delete_one(key: str) -> Operation[tuple[Status, Any]]:
-    deleted = yield from protocol.delete_entity(key)
-    return (Status.DONE, None) if deleted else (Status.MISSING, None)

@@ -13,7 +13,7 @@ from typing import Any
 from themis import _keys
 from themis._core.topology import Topology
 
-__all__ = ["BatchKeys", "BatchLimits", "BodySize", "Chunk", "plan"]
+__all__ = ["BatchKeys", "BatchLimits", "BodySize", "Chunk", "Outcomes", "plan"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,29 @@ class BodySize:
     def bound(self, uuids: Sequence[str]) -> int:
         """An upper bound of the bytes all ``uuids`` take together."""
         return len(uuids) * (max(map(len, uuids)) + self.overhead)
+
+
+@dataclass
+class Outcomes:
+    """What happened to the keys of a batch, by uuid."""
+
+    found: dict[str, Any] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    #: Whether every key of the chunk is known to have exactly one outcome.
+    checked: bool = False
+
+    def merge(self, other: Outcomes) -> None:
+        """Adds another chunk's outcomes."""
+        self.found.update(other.found)
+        self.done.update(other.done)
+        self.missing.update(other.missing)
+        self.failed.update(other.failed)
+
+    def fail(self, uuids: Iterable[str], reason: str) -> None:
+        """Marks every uuid as failed for the same reason."""
+        self.failed.update(dict.fromkeys(uuids, reason))
 
 
 def plan(

@@ -12,7 +12,15 @@ from typing import Any
 from urllib.parse import urljoin
 
 from themis import _keys
-from themis._core import batch, batch_plan, protocol, query, traversal, vectors
+from themis._core import (
+    batch,
+    batch_fallback,
+    batch_plan,
+    protocol,
+    query,
+    traversal,
+    vectors,
+)
 from themis._core.effects import LOAD_TOPOLOGY, Call, Operation, Reply
 from themis._core.metadata import MetadataSource, fetch_topology
 from themis._core.retry import RetryPolicy
@@ -51,7 +59,7 @@ class Session:
         self.source = MetadataSource.parse(metadata_endpoint)
         self.topology = TopologyState(self.bootstrap, topology_ttl)
         self.retry = retry
-        self.batch_routes = batch.BatchRoutes()
+        self.batch_routes = batch_fallback.BatchRoutes()
         self.batch_limits = batch_plan.BatchLimits()
 
     def url(self, call: Call, topology: Topology | None) -> str:
