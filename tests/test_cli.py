@@ -6,10 +6,12 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from themis import ThemisClient
-from themis.cli import app
+from themis.cli import app, byte_size
 from themis.server.launcher import NodeProcess
 
 runner = CliRunner()
@@ -177,3 +179,25 @@ def test_prepared_parts_are_listed_and_ended_by_hand(node: NodeProcess) -> None:
     assert "404" in gone.output
     assert httpx.get(f"{node.url}/entities/{key}").status_code == 404
     httpx.post(f"{node.url}/transaction/rollback", json={"transaction_id": coordinator})
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("65536", 65536), ("500MB", 500 * 10**6), ("64GiB", 64 << 30), ("2 mib", 2 << 20)],
+)
+def test_sizes_are_read_with_their_units(text: str, size: int) -> None:
+    assert byte_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "12XB", "1.5GiB", "-4MiB", "GiB"])
+def test_a_size_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(typer.BadParameter, match="expected a whole number of bytes"):
+        byte_size(text)
+
+
+def test_serve_refuses_a_map_smaller_than_a_mebibyte(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["serve", "--data", str(tmp_path), "--map-size", "64KiB"]
+    )
+    assert result.exit_code == 2
+    assert "expected at least 1048576 bytes" in _flat(result.output)

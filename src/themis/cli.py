@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from themis.aql import Budget
 from themis.server.http import DEFAULT_MAX_BODY_BYTES
 from themis.server.node import DEFAULT_PORT, HttpServer, NodeConfig, serve
+from themis.server.storage import DEFAULT_MAP_SIZE
 
 _DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 
@@ -50,6 +51,14 @@ def serve_command(
     max_body_bytes: Annotated[
         int, typer.Option(min=1024, help="Largest request body accepted (413 above).")
     ] = DEFAULT_MAX_BODY_BYTES,
+    map_size: Annotated[
+        int,
+        typer.Option(
+            parser=lambda text: byte_size(text, minimum=1 << 20),
+            metavar="SIZE",
+            help="Most the store may hold, e.g. 64GiB or 500MB (507 once reached).",
+        ),
+    ] = DEFAULT_MAP_SIZE,
     query_timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds one query may run (400 after).")
     ] = 30.0,
@@ -76,6 +85,7 @@ def serve_command(
         topology=topology,
         server=server,
         max_body_bytes=max_body_bytes,
+        map_size=map_size,
         query_budget=Budget(max_seconds=query_timeout, max_rows=query_max_rows),
         tokens_file=tokens,
     )
@@ -87,6 +97,46 @@ def serve_command(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+    "tib": 1 << 40,
+}
+
+
+def byte_size(text: str | int, *, minimum: int = 0) -> int:
+    """Reads a size such as ``65536``, ``500MB`` or ``64GiB`` as bytes.
+
+    An integer (an option's default) is taken as bytes already.
+
+    Raises:
+        typer.BadParameter: the text is not a whole number with a known unit, or
+            is below ``minimum``.
+    """
+    if isinstance(text, int):
+        return text
+    number = text.strip().rstrip("bBiIkKmMgGtT")
+    unit = text.strip()[len(number) :].strip().lower()
+    if not number.strip().isdigit() or unit not in _UNITS:
+        raise typer.BadParameter(
+            f"expected a whole number of bytes, optionally with a unit "
+            f"(KB, MB, GB, TB, KiB, MiB, GiB, TiB), received {text!r}"
+        )
+    size = int(number) * _UNITS[unit]
+    if size < minimum:
+        raise typer.BadParameter(
+            f"expected at least {minimum} bytes, received {text!r}"
+        )
+    return size
 
 
 @app.command("health")

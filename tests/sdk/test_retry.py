@@ -134,3 +134,14 @@ def test_connection_errors_are_retried_then_propagate() -> None:
     with pytest.raises(httpx.ConnectError):
         _client(handler, []).get("relational", "users", "1")
     assert seen.count("/entities/relational.default.users:1") == 4
+
+
+@pytest.mark.parametrize("status", [501, 507])
+def test_a_5xx_that_retrying_cannot_mend_is_not_retried(status: int) -> None:
+    handler, seen = _script(status, 200)
+    sleeps: list[float] = []
+    with pytest.raises(ThemisHTTPError) as info:
+        _client(handler, sleeps).put("relational", "users", "1", {"a": 1})
+    assert info.value.status_code == status
+    assert seen == ["PUT /entities/relational.default.users:1"]
+    assert sleeps == []

@@ -34,8 +34,13 @@ def test_every_family_is_exposed(http: httpx.Client) -> None:
         'themis_transactions_total{outcome="committed"}',
         "themis_transactions_open",
         "themis_transactions_prepared",
+        "themis_storage_used_bytes",
+        "themis_storage_map_bytes",
     ):
         assert name in samples
+    assert (
+        0 < samples["themis_storage_used_bytes"] < samples["themis_storage_map_bytes"]
+    )
 
 
 def test_request_counters_grow(http: httpx.Client) -> None:

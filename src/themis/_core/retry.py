@@ -27,14 +27,18 @@ IDEMPOTENT_POSTS = frozenset(
     }
 )
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# Server errors that no retry mends: the server lacks the feature, refuses the HTTP
+# version or has no room to store the write; the answer would be the same.
+_PERMANENT_5XX = frozenset({501, 505, 506, 507, 508, 510, 511})
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """When to retry a request and how long to wait first.
 
-    Idempotent requests are retried on 429, 5xx and connection errors, up to
-    ``max_retries`` times, with exponential backoff and full jitter. A numeric
+    Idempotent requests are retried on 429, 5xx (except those that say retrying
+    cannot help, such as 501 and 507 Insufficient Storage) and connection errors,
+    up to ``max_retries`` times, with exponential backoff and full jitter. A numeric
     ``Retry-After`` header replaces the backoff, capped at ``max_retry_after``.
 
     Attributes:
@@ -63,7 +67,7 @@ class RetryPolicy:
 
     def retry_status(self, status: int) -> bool:
         """Whether a response status is worth retrying."""
-        return status == 429 or status >= 500
+        return status == 429 or (status >= 500 and status not in _PERMANENT_5XX)
 
     def backoff(self, attempt: int) -> float:
         """Returns the jittered delay before retry number ``attempt + 1``."""

@@ -82,3 +82,13 @@ class StorageError(ServerError):
     """The storage engine failed; the write was not applied (503)."""
 
     status_code = 503
+
+
+class StorageFull(StorageError):
+    """The store has no room for the write; it was not applied (507).
+
+    Retrying does not help: room must be made first (deleting data, a larger map,
+    a larger disk).
+    """
+
+    status_code = 507

@@ -56,6 +56,16 @@ def _storage(node: NodeState) -> Iterator[str]:
         "themis_write_batches_total", "counter", "Write batches in those commits."
     )
     yield f"themis_write_batches_total {stats['batches_committed']}"
+    yield from _family(
+        "themis_storage_used_bytes", "gauge", "Bytes of the store's map in use."
+    )
+    yield f"themis_storage_used_bytes {stats['used_bytes']}"
+    yield from _family(
+        "themis_storage_map_bytes",
+        "gauge",
+        "Most bytes the store may hold; writes get 507 once it is used up.",
+    )
+    yield f"themis_storage_map_bytes {stats['map_size_bytes']}"
 
 
 def _transactions(node: NodeState) -> Iterator[str]:

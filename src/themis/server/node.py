@@ -28,7 +28,7 @@ from themis.server.graph import install_graph
 from themis.server.http import DEFAULT_MAX_BODY_BYTES
 from themis.server.indexes import IndexCatalog
 from themis.server.state import NodeState
-from themis.server.storage import Storage
+from themis.server.storage import DEFAULT_MAP_SIZE, Storage
 from themis.server.topology import EtcdTopology, is_etcd_url, load_topology_file
 from themis.server.transaction_manager import TransactionManager
 from themis.server.vectors import install_vectors
@@ -57,6 +57,7 @@ class NodeConfig:
     shard_id: str | None = None
     topology: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    map_size: int = DEFAULT_MAP_SIZE
     durable: bool = True
     server: HttpServer = HttpServer.GRANIAN
     query_budget: Budget = field(default_factory=Budget)
@@ -75,7 +76,9 @@ def open_node(config: NodeConfig) -> NodeState:
         ConfigError: the topology file is unreadable or malformed.
         Unavailable: the topology lives in etcd and etcd does not answer.
     """
-    storage = Storage(config.data_dir / "lmdb", durable=config.durable)
+    storage = Storage(
+        config.data_dir / "lmdb", map_size=config.map_size, durable=config.durable
+    )
     shard_id = _shard_id(config.data_dir, config.shard_id)
     topology = None
     if config.topology and not is_etcd_url(config.topology):

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import lmdb
 
-from themis.server.errors import BadRequest, ServerError, StorageError
+from themis.server.errors import BadRequest, ServerError, StorageError, StorageFull
 from themis.server.key_locks import KeyLocks, take_back
 from themis.server.storage_ops import (
     Change,
@@ -43,7 +43,11 @@ MAX_KEY_BYTES = 511
 SPACES = ("docs", "meta", "index", "graph", "vectors", "prepared", "decisions")
 """Named key spaces, each an LMDB sub-database."""
 
+#: The default upper bound of the memory map: 64 GiB, sparse on disk.
+DEFAULT_MAP_SIZE = 1 << 36
 _GROUP_MAX_BATCHES = 512
+# What LMDB raises when a write finds no room: the map is used up, or the disk.
+_NO_ROOM = (lmdb.MapFullError, lmdb.DiskError)
 
 
 class _TxnView:
@@ -144,7 +148,7 @@ class Storage:
     """
 
     def __init__(
-        self, path: Path, *, map_size: int = 1 << 36, durable: bool = True
+        self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, durable: bool = True
     ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
@@ -222,6 +226,7 @@ class Storage:
             "engine": "lmdb",
             "entries": entries,
             "map_size_bytes": info["map_size"],
+            "used_bytes": (info["last_pgno"] + 1) * self._env.stat()["psize"],
             "last_txn_id": info["last_txnid"],
             "group_commits": self.commits,
             "batches_committed": self.batches,
@@ -276,6 +281,14 @@ class Storage:
                 for batch in group:
                     outcome = self._apply_nested(txn, batch.ops, changes, journal)
                     outcomes.append((batch, outcome))
+        except _NO_ROOM as exc:
+            take_back(journal)
+            if len(group) > 1:
+                # Together they did not fit; each alone may.
+                for batch in group:
+                    self._commit_group([batch])
+                return
+            outcomes = [(group[0], self._full(exc))]
         except lmdb.Error as exc:
             logger.error("group commit of %d batches failed: %s", len(group), exc)
             take_back(journal)
@@ -287,6 +300,21 @@ class Storage:
             self._notify(changes)
         for batch, outcome in outcomes:
             _resolve(batch.future, outcome)
+
+    def _full(self, exc: lmdb.Error) -> StorageFull:
+        if isinstance(exc, lmdb.DiskError):
+            reason = "the disk holding the store is full"
+        else:
+            size = self._env.info()["map_size"]
+            reason = (
+                f"the store has used up its map of {size} bytes; restart the node "
+                f"with a larger --map-size"
+            )
+        logger.warning("a write did not fit: %s", reason)
+        return StorageFull(
+            f"expected room for the write, received none: {reason}, or delete data. "
+            f"Nothing of the write was applied"
+        )
 
     def _apply_nested(
         self,
@@ -305,6 +333,8 @@ class Storage:
             take_back(journal, undo_mark)
             if isinstance(exc, ServerError):
                 return exc
+            if isinstance(exc, _NO_ROOM):
+                return self._full(exc)
             # A hook bug must not kill the writer.
             logger.exception("write hook failed")
             return StorageError(f"the write could not be applied: {exc}")
