@@ -198,3 +198,19 @@ def test_a_collection_on_fewer_shards_than_the_cluster_is_searched(
         hits = client.vector_search([1.0, 0.0], top_k=3, collection=collection)
     assert isinstance(hits, list)
     assert [hit["pk"] for hit in hits] == ["only"]
+
+
+def test_refused_items_are_reported_with_their_reason(loaded: Loaded) -> None:
+    collection = f"refused{uuid.uuid4().hex[:8]}"
+    items = [
+        {"pk": "fits", "vector": [0.5, 0.5, 0.5]},
+        {"pk": "wrong-size", "vector": [1.0, 2.0]},
+    ]
+    for client in (loaded.single, loaded.sharded):
+        client.vector_insert([items[0]], collection=collection)
+        summary = client.vector_insert(items, collection=collection)
+        assert summary["inserted"] == 1
+        assert summary["error_count"] == 1
+        [error] = summary["errors"]
+        assert error["pk"] == "wrong-size"
+        assert "dimension" in error["message"]

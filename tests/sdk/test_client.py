@@ -171,6 +171,25 @@ def test_vector_insert_groups_by_owner() -> None:
     assert all(body["vector_field"] == "embedding" for body in seen)
 
 
+def test_vector_insert_reports_each_refused_item() -> None:
+    cluster = FakeCluster(2)
+
+    def insert(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path != "/vector/batch_insert":
+            return None
+        items = json.loads(request.content)["items"]
+        refused = [{"pk": item["pk"], "message": "bad"} for item in items[1:]]
+        body = {"inserted": 1, "errors": len(refused), "error_details": refused}
+        return httpx.Response(200, json=body)
+
+    cluster.override = insert
+    items = [{"pk": f"docs:{i}", "vector": [i, 0]} for i in range(8)]
+    summary = cluster.client().vector_insert(items, collection="docs")
+    assert summary["inserted"] + summary["error_count"] == 8
+    assert len(summary["errors"]) == summary["error_count"] > 0
+    assert {error["message"] for error in summary["errors"]} == {"bad"}
+
+
 def test_batches_run_in_parallel_with_a_real_transport() -> None:
     cluster = FakeCluster(3)
     transport = _Threaded(cluster)

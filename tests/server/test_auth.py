@@ -119,6 +119,7 @@ def test_sdk_sends_its_token(secured: NodeProcess) -> None:
         ("GET", "/transaction/outcome", "cluster"),
         ("GET", "/transaction/prepared", "cluster"),
         ("GET", "/_internal/collections", "cluster"),
+        ("POST", "/_internal/vector/define", "cluster"),
         ("GET", "/_admin/cluster/topology", "data:read"),
     ],
 )
@@ -138,9 +139,14 @@ def test_cluster_nodes_authenticate_to_each_other(tmp_path: Path) -> None:
             with writer.begin_transaction() as txn:
                 for uuid in docs:
                     txn.put("relational", "items", uuid, {"i": -int(uuid)})
+            # The shards agree on the new vector index through its home shard.
+            vectors = [{"pk": f"v{i}", "vector": [1.0, float(i)]} for i in range(30)]
+            assert writer.vector_insert(vectors)["inserted"] == 30
         with ThemisClient(cluster.urls[:1], token=READER) as reader:
             rows = reader.query("FOR d IN items SORT d.i RETURN d.i").items
+            hits = reader.vector_search([1.0, 0.0], top_k=1)
     assert rows == sorted(-i for i in range(30))
+    assert isinstance(hits, list) and hits[0]["pk"] == "v0"
 
 
 def test_only_nodes_prepare_and_end_prepared_parts(secured: NodeProcess) -> None:

@@ -52,8 +52,9 @@ def vector_insert(
     """``POST /vector/batch_insert`` once per shard owning some items' documents.
 
     Returns:
-        ``{"inserted", "errors", "error_count"}`` summed over shards (a node may
-        report its errors as a list or as a count).
+        ``{"inserted", "errors", "error_count"}`` summed over shards: ``errors``
+        lists what each refused item got (a themis node's ``{"pk", "message"}``),
+        whether a node reports its errors as a list or as a count with details.
 
     Raises:
         ValueError: An item has no string ``pk`` or no ``vector``.
@@ -122,6 +123,9 @@ def _summary(answers: list[dict[str, Any]]) -> dict[str, Any]:
             error_count += len(reported)
         elif isinstance(reported, int):
             error_count += reported
+            details = answer.get("error_details")
+            if isinstance(details, list):
+                errors.extend(details)
     return {"inserted": inserted, "errors": errors, "error_count": error_count}
 
 

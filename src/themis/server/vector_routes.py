@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import anyio.to_thread
@@ -16,8 +16,9 @@ from themis.server.errors import BadRequest, Conflict, ServerError
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DocKey, check_segment, parse_key
 from themis.server.state import node_of
-from themis.server.storage_ops import Op, Put
+from themis.server.storage_ops import Put
 from themis.server.transaction_routes import refuse_transaction, transaction_of
+from themis.server.vector_definitions import DEFINE_PATH, agreed, define_here
 from themis.server.vector_index import VectorIndex
 from themis.server.vector_requests import (
     bounded,
@@ -40,14 +41,34 @@ MAX_M = 128
 
 async def create_index(request: Request) -> Response:
     refuse_transaction(request, "creating a vector index")
-    body = await read_object(request)
+    spec = _requested_spec(await read_object(request))
+    node = node_of(request)
+    existed = catalog(node).get(spec.namespace, spec.collection) is not None
+    decided = await agreed(node, spec)
+    if not decided.same_shape(spec):
+        raise Conflict(
+            f"a vector index on {spec.collection!r} already exists with dimension "
+            f"{decided.dimension}, metric {decided.metric!r} and field "
+            f"{decided.field!r}"
+        )
+    index = index_of(node, spec.namespace, spec.collection)
+    return json_response(_config(index), 200 if existed else 201)
+
+
+async def define(request: Request) -> Response:
+    """Another shard asks this one, the collection's home, for its definition."""
+    spec = _requested_spec(await read_object(request))
+    return json_response({"spec": asdict(await define_here(node_of(request), spec))})
+
+
+def _requested_spec(body: dict[str, Any]) -> IndexSpec:
     namespace, collection = place(body, required=True)
     dimension = field(body, "dimension", int)
     if not 1 <= dimension <= MAX_DIMENSION:
         raise BadRequest(
             f"expected 'dimension' between 1 and {MAX_DIMENSION}, received {dimension}"
         )
-    spec = IndexSpec(
+    return IndexSpec(
         namespace,
         collection,
         dimension,
@@ -55,18 +76,6 @@ async def create_index(request: Request) -> Response:
         field=checked_name(body, "field", "embedding"),
         **_tuning(body),
     )
-    node = node_of(request)
-    existing = catalog(node).get(namespace, collection)
-    if existing is not None:
-        if not existing.spec.same_shape(spec):
-            raise Conflict(
-                f"a vector index on {collection!r} already exists with dimension "
-                f"{existing.spec.dimension}, metric {existing.spec.metric!r} and "
-                f"field {existing.spec.field!r}"
-            )
-        return json_response(_config(existing))
-    await node.storage.write_async([spec.put()])
-    return json_response(_config(index_of(node, namespace, collection)), 201)
 
 
 async def get_config(request: Request) -> Response:
@@ -137,7 +146,9 @@ async def batch_insert(request: Request) -> Response:
     spec = (
         existing.spec
         if existing is not None
-        else _inferred_spec(body, items, namespace, collection, vector_field)
+        else await agreed(
+            node, _inferred_spec(body, items, namespace, collection, vector_field)
+        )
     )
     if spec.field != vector_field or (
         body.get("metric") and _metric(body) != spec.metric
@@ -156,16 +167,13 @@ async def batch_insert(request: Request) -> Response:
             details.append({"pk": _pk_label(item, position), "message": exc.message})
     inserted = len(items_ok)
     txn = transaction_of(request)
+    # The index is defined by now, outside any transaction: definitions are not
+    # transactional, and in one the documents join the index when it commits.
     if txn is None:
-        ops: list[Op] = [] if existing is not None else [spec.put()]
-        ops += [Put("docs", key.storage(), blob) for _, key, blob in items_ok]
         if inserted:
+            ops = [Put("docs", key.storage(), blob) for _, key, blob in items_ok]
             await node.storage.write_async(ops)
     elif inserted:
-        if existing is None:
-            # Index definitions are not transactional: the (empty) index exists from
-            # now on, and the documents join it when the transaction commits.
-            await node.storage.write_async([spec.put()])
         await _insert_in_transaction(request, body, items, items_ok)
     return json_response(
         {
@@ -294,4 +302,5 @@ routes = [
     Route("/vector/index/stats", get_stats, methods=["GET"]),
     Route("/vector/batch_insert", batch_insert, methods=["POST"]),
     Route("/vector/search", search, methods=["POST"]),
+    Route(DEFINE_PATH, define, methods=["POST"]),
 ]
