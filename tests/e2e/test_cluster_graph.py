@@ -6,6 +6,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -204,3 +205,67 @@ def test_aql_paths_and_documents_match_one_node(graph: Graph) -> None:
     found = graph.sharded.query(read, params={"ids": ids}).items
     assert found == graph.single.query(read, params={"ids": ids}).items
     assert found == [graph.vertices]
+
+
+def _route(url: str, path: str, body: dict[str, Any]) -> Any:
+    """The answer of a graph route over plain HTTP: its body, or status and message."""
+    answer = httpx.post(f"{url}{path}", json=body, timeout=30)
+    if answer.status_code != 200:
+        return answer.status_code, answer.json()["message"]
+    return answer.json()
+
+
+def test_every_node_answers_the_traversal_routes_for_the_whole_cluster(
+    graph: Graph, node: NodeProcess, cluster: LocalCluster
+) -> None:
+    # Clients that speak the wire format, not the SDK, ask any one node.
+    rng = random.Random(5)
+    compared = 0
+    for start in rng.sample(graph.vertices, 4):
+        for direction in DIRECTIONS:
+            body = {
+                "start_vertex": start,
+                "max_depth": 3,
+                "direction": direction,
+                "order": rng.choice(["bfs", "dfs"]),
+                "include": ["vertices", "edges", "paths"],
+            }
+            expected = _route(node.url, "/graph/traverse", body)
+            for url in cluster.urls:
+                assert _route(url, "/graph/traverse", body) == expected
+            compared += len(expected["visited"])
+    assert compared > 40
+
+
+def test_every_node_finds_the_shortest_paths_of_the_whole_cluster(
+    graph: Graph, node: NodeProcess, cluster: LocalCluster
+) -> None:
+    # Dijkstra asks every shard for each vertex it settles: a few pairs suffice.
+    rng = random.Random(6)
+    found = 0
+    for _ in range(5):
+        start, target = rng.sample(graph.vertices, 2)
+        for weight in (None, "_weight", "cost"):
+            body = {
+                "start_vertex": start,
+                "target_vertex": target,
+                "direction": "any",
+                "weight_attribute": weight,
+            }
+            expected = _route(node.url, "/graph/shortest_path", body)
+            for url in cluster.urls:
+                assert _route(url, "/graph/shortest_path", body) == expected
+            found += isinstance(expected, dict)
+    assert found > 8
+
+
+def test_a_traversal_that_needs_a_stopped_shard_says_which(tmp_path: Path) -> None:
+    with LocalCluster(tmp_path, shards=2) as pair:
+        first, second = pair.nodes
+        edge = {"_from": "users:a", "_to": "users:b"}
+        assert httpx.post(f"{first.url}/graph/edge", json=edge).status_code == 201
+        second.stop()
+        body = {"start_vertex": "users:a", "max_depth": 2}
+        status, message = _route(first.url, "/graph/traverse", body)
+        assert status == 503
+        assert f"shard {second.shard_id!r} did not answer" in message

@@ -7,6 +7,7 @@ every shard; definitions sent inside it are refused.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Iterator
@@ -118,20 +119,33 @@ def test_an_edge_deleted_in_a_transaction_stays_for_others_until_commit(
     assert _neighbors(http, urls, hub) == ids[1:]
 
 
-def test_a_traversal_on_one_node_sees_the_transactions_edges(
-    http: httpx.Client, node: NodeProcess
+def test_searches_in_a_transaction_see_its_edges_on_every_shard(
+    http: httpx.Client, urls: list[str]
 ) -> None:
     start = f"people:{uuid.uuid4().hex}"
-    txn = Txn(http, node.url, "snapshot")
-    _edge(txn, start, "people:b", f"e{uuid.uuid4().hex}")
-    _edge(txn, "people:b", "people:c", f"e{uuid.uuid4().hex}")
-    body = {"start": start, "max_depth": 3}
+    txn = Txn(http, urls[0], "snapshot")
+    chain = [start, *(f"people:{uuid.uuid4().hex}" for _ in range(5))]
+    # Random edge keys spread the chain's edges over the cluster's shards.
+    edge_ids = []
+    for source, target in itertools.pairwise(chain):
+        body = {"_from": source, "_to": target, "_key": uuid.uuid4().hex, "cost": 2}
+        answer = txn.post("/graph/edge", body)
+        assert answer.status_code == 201, answer.text
+        edge_ids.append(answer.json()["_id"])
+    body = {"start": start, "max_depth": 9, "include": ["edges"]}
     inside = txn.post("/graph/traverse", body)
-    assert inside.json()["visited"] == [start, "people:b", "people:c"]
-    path = txn.post("/graph/shortest_path", {"start": start, "target": "people:c"})
+    assert inside.status_code == 200, inside.text
+    assert inside.json()["visited"] == chain
+    assert [edge["_id"] for edge in inside.json()["edges"]] == edge_ids
+    assert all(edge["cost"] == 2 for edge in inside.json()["edges"])
+    path = txn.post(
+        "/graph/shortest_path",
+        {"start": start, "target": chain[-1], "weight_attribute": "cost"},
+    )
     assert path.status_code == 200, path.text
-    assert path.json()["vertices"] == [start, "people:b", "people:c"]
-    outside = http.post(f"{node.url}/graph/traverse", json=body)
+    assert path.json()["vertices"] == chain
+    assert path.json()["distance"] == 2 * len(edge_ids)
+    outside = http.post(f"{urls[0]}/graph/traverse", json=body)
     assert outside.json()["visited"] == [start]
     txn.end("rollback")
 

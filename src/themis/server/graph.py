@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from themis import _json
 from themis.aql.source import GraphDefinition
 from themis.server.documents import decode_document
-from themis.server.errors import BadRequest, ServerError
+from themis.server.errors import BadRequest, ServerError, Unavailable
 from themis.server.keys import DocKey, decode_storage_key, parse_key
 from themis.server.storage import MAX_KEY_BYTES
 from themis.server.storage_ops import Delete, Op, Put, ReadView
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from themis.server.state import NodeState
 
 Direction = Literal["out", "in", "any"]
+#: Directions as requests spell them, and as searches take them.
+DIRECTIONS: dict[str, Direction] = {"outbound": "out", "inbound": "in", "any": "any"}
+_WIRE_DIRECTIONS = {inner: wire for wire, inner in DIRECTIONS.items()}
 
 MAX_DEPTH = 100
 """Deepest traversal a request may ask for."""
@@ -53,9 +56,28 @@ class Adjacent:
         return {
             "edge": self.edge,
             "vertex": self.vertex,
+            "collection": self.collection,
             "_type": self.type,
             "_weight": self.weight,
         }
+
+    @classmethod
+    def from_wire(cls, item: Any) -> Adjacent:
+        """Reads what another shard's ``/graph/neighbors`` answered.
+
+        Raises:
+            Unavailable: the item is not of that form.
+        """
+        try:
+            edge, vertex, collection = item["edge"], item["vertex"], item["collection"]
+            kind, weight = item["_type"], float(item["_weight"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Unavailable(
+                f"a shard answered /graph/neighbors with {item!r:.120}: {exc!r}"
+            ) from None
+        if not (isinstance(edge, str) and isinstance(vertex, str)):
+            raise Unavailable(f"a shard answered /graph/neighbors with {item!r:.120}")
+        return cls(edge, vertex, str(collection), kind, weight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +87,14 @@ class EdgeFilter:
     direction: Direction = "out"
     edge_type: str | None = None
     collection: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The fields of a ``/graph/*`` request that ask for this filter."""
+        return {
+            "direction": _WIRE_DIRECTIONS[self.direction],
+            "edge_type": self.edge_type,
+            "edge_collection": self.collection,
+        }
 
     def admits(self, adjacent: Adjacent) -> bool:
         """Whether the search may follow this edge."""
@@ -219,11 +249,8 @@ def read_document(view: ReadView, doc_id: str) -> dict[str, Any] | None:
     return None if blob is None else decode_document(key, blob)
 
 
-def vertex_document(view: ReadView, vertex_id: str) -> dict[str, Any]:
-    """The vertex document, or a stub naming it when no document exists."""
-    doc = read_document(view, vertex_id)
-    if doc is not None:
-        return doc
+def vertex_stub(vertex_id: str) -> dict[str, Any]:
+    """What stands for a vertex that has no document: its ``_id`` and ``_key``."""
     _, _, pk = vertex_id.partition(":")
     return {"_id": vertex_id, "_key": pk or vertex_id}
 

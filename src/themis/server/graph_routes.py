@@ -12,7 +12,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
-from themis.server import shard_parts
 from themis.server.entities import (
     delete_documents,
     read_stored,
@@ -21,16 +20,20 @@ from themis.server.entities import (
 )
 from themis.server.errors import BadRequest, Conflict, NotFound
 from themis.server.graph import (
+    DIRECTIONS,
     MAX_DEPTH,
-    Direction,
     EdgeFilter,
-    adjacent,
     edge_key,
     graph_definition,
     graph_definition_delete,
     graph_definition_op,
-    read_document,
-    vertex_document,
+    vertex_stub,
+)
+from themis.server.graph_reach import (
+    MAX_NEIGHBOR_VERTICES,
+    ClusterReach,
+    GraphReach,
+    LocalReach,
 )
 from themis.server.graph_search import Traversal, shortest_path, traverse
 from themis.server.http import PEER_HEADER, field, json_response, read_object
@@ -38,10 +41,8 @@ from themis.server.keys import DEFAULT_NAMESPACE, check_segment, parse_key
 from themis.server.state import NodeState, node_of
 from themis.server.transaction_routes import refuse_transaction, transaction_of
 
-_DIRECTIONS: dict[str, Direction] = {"outbound": "out", "inbound": "in", "any": "any"}
 _CONTROL_FIELDS = ("collection", "namespace", "_key", "_id")
 _INCLUDE = ("vertices", "edges", "paths")
-MAX_NEIGHBOR_VERTICES = 10_000
 
 
 # --- edges ------------------------------------------------------------------------
@@ -103,8 +104,9 @@ async def traverse_route(request: Request) -> Response:
 
     def run() -> dict[str, Any]:
         with reader(request) as view:
+            reach = _reach(request, view, whole_cluster=True)
             result = traverse(
-                view,
+                reach,
                 start,
                 min_depth=min_depth,
                 max_depth=max_depth,
@@ -113,7 +115,7 @@ async def traverse_route(request: Request) -> Response:
                 limit=limit,
             )
             answer = _traversal_body(start, max_depth, result)
-            answer.update(_expand(view, result, include))
+            answer.update(_expand(reach, result, include))
             return answer
 
     return json_response(await asyncio.to_thread(run))
@@ -129,13 +131,17 @@ def _traversal_body(start: str, max_depth: int, result: Traversal) -> dict[str, 
     }
 
 
-def _expand(view: Any, result: Traversal, include: list[str]) -> dict[str, Any]:
+def _expand(reach: GraphReach, result: Traversal, include: list[str]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if "vertices" in include:
-        extra["vertices"] = [vertex_document(view, v) for v in result.visited]
+        docs = reach.documents(result.visited)
+        extra["vertices"] = [
+            doc if doc is not None else vertex_stub(vertex)
+            for vertex, doc in zip(result.visited, docs, strict=True)
+        ]
     if "edges" in include:
         ids = [result.parents[v][0] for v in result.visited if v in result.parents]
-        extra["edges"] = [read_document(view, e) or {"_id": e} for e in ids]
+        extra["edges"] = _edge_documents(reach, ids)
     if "paths" in include:
         extra["paths"] = []
         for vertex in result.visited:
@@ -157,12 +163,13 @@ async def shortest_path_route(request: Request) -> Response:
 
     def run() -> dict[str, Any] | None:
         with reader(request) as view:
+            reach = _reach(request, view, whole_cluster=True)
             path = shortest_path(
-                view, start, target, only=only, weight_attribute=weight_attribute
+                reach, start, target, only=only, weight_attribute=weight_attribute
             )
             if path is None:
                 return None
-            docs = [read_document(view, e) or {"_id": e} for e in path.edges]
+            docs = _edge_documents(reach, path.edges)
             return {"vertices": path.vertices, "edges": docs, "distance": path.distance}
 
     answer = await asyncio.to_thread(run)
@@ -186,38 +193,39 @@ async def neighbors_route(request: Request) -> Response:
                 f"{vertex!r:.40} at position {position}"
             )
     only = _edge_filter(body)
-    with reader(request) as view:
-        found = {
-            vertex: [
-                item.wire()
-                for item in adjacent(view, vertex, only.direction)
-                if only.admits(item)
-            ]
-            for vertex in vertices
+
+    def run() -> dict[str, list[dict[str, Any]]]:
+        # Outside a transaction each shard answers for itself (the SDK merges them);
+        # in one, its node answers for the cluster, through the transaction's parts.
+        with reader(request) as view:
+            reach = _reach(request, view, whole_cluster=False)
+            found = reach.around(vertices, only)
+        return {
+            vertex: [item.wire() for item in items]
+            for vertex, items in zip(vertices, found, strict=True)
         }
+
+    return json_response({"neighbors": await anyio.to_thread.run_sync(run)})
+
+
+def _reach(request: Request, view: Any, *, whole_cluster: bool) -> GraphReach:
+    """What a graph search reads: this shard, or every shard of the cluster.
+
+    A request from another shard is always answered for this shard alone. Inside a
+    transaction every search covers the cluster; outside one, only those that
+    ``whole_cluster`` names.
+    """
+    node = node_of(request)
     txn = transaction_of(request)
-    if txn is not None and PEER_HEADER not in request.headers:
-        # In a transaction its node answers for the whole cluster: the other shards
-        # answer through the transaction's parts there, seeing its writes.
-        node = node_of(request)
-        answers = await anyio.to_thread.run_sync(
-            shard_parts.ask_parts, node, txn, "/graph/neighbors", body
-        )
-        _merge_neighbors(found, answers)
-    return json_response({"neighbors": found})
+    local = PEER_HEADER in request.headers or len(node.peers()) < 2
+    if local or (txn is None and not whole_cluster):
+        return LocalReach(view)
+    return ClusterReach(node, view, txn)
 
 
-def _merge_neighbors(
-    found: dict[str, list[dict[str, Any]]], answers: list[dict[str, Any]]
-) -> None:
-    """Adds other shards' neighbours to ``found``, in edge ``_id`` order."""
-    for answer in answers:
-        for vertex, items in (answer.get("neighbors") or {}).items():
-            if vertex in found and isinstance(items, list):
-                found[vertex].extend(items)
-    for items in found.values():
-        # Stable: a self-loop seen from both ends keeps out before in, as one node.
-        items.sort(key=lambda item: str(item.get("edge", "")))
+def _edge_documents(reach: GraphReach, ids: list[str]) -> list[dict[str, Any]]:
+    docs = reach.documents(ids)
+    return [doc or {"_id": e} for e, doc in zip(ids, docs, strict=True)]
 
 
 # --- named graphs -----------------------------------------------------------------
@@ -345,9 +353,9 @@ def _include(body: dict[str, Any]) -> list[str]:
 
 
 def _edge_filter(body: dict[str, Any]) -> EdgeFilter:
-    direction = _choice(body, "direction", tuple(_DIRECTIONS), "outbound")
+    direction = _choice(body, "direction", tuple(DIRECTIONS), "outbound")
     return EdgeFilter(
-        direction=_DIRECTIONS[direction],
+        direction=DIRECTIONS[direction],
         edge_type=_optional(body, "edge_type", str),
         collection=_optional(body, "edge_collection", str),
     )

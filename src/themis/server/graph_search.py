@@ -1,24 +1,22 @@
-"""Graph searches on one node: traversals and shortest paths over the adjacency."""
+"""Graph searches: traversals and shortest paths over what a `GraphReach` reads.
+
+The same searches run over one shard's adjacency or, on a cluster, over every
+shard's (`graph_reach`). Breadth-first search asks for the edges of a whole depth at
+once, so a cluster answers each depth in one request per shard.
+"""
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from themis._core.traversal import edge_weight
 from themis.server.errors import BadRequest
-from themis.server.graph import (
-    MAX_VISITED,
-    Adjacent,
-    EdgeFilter,
-    adjacent,
-    read_document,
-)
-from themis.server.storage_ops import ReadView
+from themis.server.graph import MAX_VISITED, Adjacent, EdgeFilter
+from themis.server.graph_reach import GraphReach
 
 # --- traversal --------------------------------------------------------------------
 
@@ -58,7 +56,7 @@ class _Budget:
 
 
 def traverse(
-    view: ReadView,
+    reach: GraphReach,
     start: str,
     *,
     min_depth: int,
@@ -80,9 +78,9 @@ def traverse(
     order: Iterable[str]
     if depth_first:
         # A later, shorter path can still lower a depth; filter once all are final.
-        order = list(_depth_first(view, start, max_depth, only, result))
+        order = list(_depth_first(reach, start, max_depth, only, result))
     else:
-        order = _breadth_first(view, start, max_depth, only, result)
+        order = _breadth_first(reach, start, max_depth, only, result)
     for vertex in order:
         if result.depths[vertex] >= min_depth:
             result.visited.append(vertex)
@@ -92,29 +90,30 @@ def traverse(
 
 
 def _breadth_first(
-    view: ReadView, start: str, max_depth: int, only: EdgeFilter, result: Traversal
+    reach: GraphReach, start: str, max_depth: int, only: EdgeFilter, result: Traversal
 ) -> Iterator[str]:
     budget = _Budget()
     result.depths[start] = 0
     yield start
-    queue = deque([start])
-    while queue:
-        vertex = queue.popleft()
-        depth = result.depths[vertex]
-        if depth >= max_depth:
-            continue
-        for item in adjacent(view, vertex, only.direction):
-            if item.vertex in result.depths or not only.admits(item):
-                continue
-            budget.spend()
-            result.depths[item.vertex] = depth + 1
-            result.parents[item.vertex] = (item.edge, vertex)
-            queue.append(item.vertex)
-            yield item.vertex
+    frontier = [start]
+    for depth in range(1, max_depth + 1):
+        following: list[str] = []
+        for vertex, items in zip(frontier, reach.around(frontier, only), strict=True):
+            for item in items:
+                if item.vertex in result.depths:
+                    continue
+                budget.spend()
+                result.depths[item.vertex] = depth
+                result.parents[item.vertex] = (item.edge, vertex)
+                following.append(item.vertex)
+                yield item.vertex
+        if not following:
+            return
+        frontier = following
 
 
 def _depth_first(
-    view: ReadView, start: str, max_depth: int, only: EdgeFilter, result: Traversal
+    reach: GraphReach, start: str, max_depth: int, only: EdgeFilter, result: Traversal
 ) -> Iterator[str]:
     budget = _Budget()
     stack: list[tuple[str, int, tuple[str, str] | None]] = [(start, 0, None)]
@@ -130,10 +129,9 @@ def _depth_first(
         if known is None:
             yield vertex
         if depth < max_depth:
-            followed = list(adjacent(view, vertex, only.direction))
+            [followed] = reach.around([vertex], only)
             for item in reversed(followed):
-                if only.admits(item):
-                    stack.append((item.vertex, depth + 1, (item.edge, vertex)))
+                stack.append((item.vertex, depth + 1, (item.edge, vertex)))
 
 
 # --- shortest path ----------------------------------------------------------------
@@ -149,7 +147,7 @@ class Path:
 
 
 def shortest_path(
-    view: ReadView,
+    reach: GraphReach,
     start: str,
     target: str,
     *,
@@ -170,6 +168,7 @@ def shortest_path(
     heap: list[tuple[float, int, str]] = [(0.0, 0, start)]
     pushed = 0
     done: set[str] = set()
+    edges = _EdgesAhead(reach, only, weight_attribute)
     while heap:
         cost, _, vertex = heapq.heappop(heap)
         if vertex in done:
@@ -178,10 +177,7 @@ def shortest_path(
             return _build_path(start, target, cost, parents)
         done.add(vertex)
         budget.spend()
-        for item in adjacent(view, vertex, only.direction):
-            if not only.admits(item) or item.vertex in done:
-                continue
-            step = _edge_cost(view, item, weight_attribute)
+        for item, step in edges.at(vertex, heap, done):
             if cost + step < best.get(item.vertex, math.inf):
                 best[item.vertex] = cost + step
                 parents[item.vertex] = (item.edge, vertex)
@@ -190,18 +186,62 @@ def shortest_path(
     return None
 
 
-def _edge_cost(view: ReadView, item: Adjacent, attribute: str | None) -> float:
-    if attribute is None:
-        return 1.0
-    if attribute == "_weight":
-        value: Any = item.weight
-    else:
-        doc = read_document(view, item.edge) or {}
-        value = doc.get(attribute, 1)
-    try:
-        return edge_weight(value, attribute, item.edge)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from exc
+class _EdgesAhead:
+    """The edges a shortest-path search follows from each vertex it settles, with
+    their costs.
+
+    Where each read is a round trip (`GraphReach.read_ahead`), the edges of the
+    cheapest queued vertices come along with those of the vertex settled, so that
+    most later vertices need no request of their own; so do the edge documents a
+    weight attribute is read from. A weight is checked only when its edge is
+    followed, as when nothing is read ahead.
+    """
+
+    def __init__(
+        self, reach: GraphReach, only: EdgeFilter, attribute: str | None
+    ) -> None:
+        self._reach = reach
+        self._only = only
+        self._attribute = attribute
+        self._known: dict[str, list[Adjacent]] = {}
+        self._values: dict[str, Any] = {}
+
+    def at(
+        self, vertex: str, heap: list[tuple[float, int, str]], done: set[str]
+    ) -> list[tuple[Adjacent, float]]:
+        """The edges from ``vertex`` to vertices not settled yet, with their costs."""
+        if vertex not in self._known:
+            self._read(vertex, heap, done)
+        followed = [i for i in self._known.pop(vertex) if i.vertex not in done]
+        return [(item, self._cost(item)) for item in followed]
+
+    def _read(
+        self, vertex: str, heap: list[tuple[float, int, str]], done: set[str]
+    ) -> None:
+        ahead = self._reach.read_ahead
+        queued = [v for _, _, v in heapq.nsmallest(ahead, heap)] if ahead else []
+        # The settled vertex itself is in ``done`` already.
+        later = (v for v in queued if v not in done and v not in self._known)
+        wanted = list(dict.fromkeys((vertex, *later)))
+        items = self._reach.around(wanted, self._only)
+        self._known.update(zip(wanted, items, strict=True))
+        if self._attribute not in (None, "_weight"):
+            ids = [item.edge for found in items for item in found]
+            docs = self._reach.documents(ids)
+            for edge_id, doc in zip(ids, docs, strict=True):
+                self._values[edge_id] = (doc or {}).get(self._attribute, 1)
+
+    def _cost(self, item: Adjacent) -> float:
+        if self._attribute is None:
+            return 1.0
+        if self._attribute == "_weight":
+            value: Any = item.weight
+        else:
+            value = self._values.get(item.edge, 1)
+        try:
+            return edge_weight(value, self._attribute, item.edge)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
 
 
 def _build_path(
