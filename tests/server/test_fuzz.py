@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from themis.server.launcher import LocalCluster
+
 ROUTES = [
     ("POST", "/entities"),
     ("PUT", "/entities/fuzz:1"),
@@ -108,22 +110,47 @@ values = st.recursive(
 bodies = st.dictionaries(st.sampled_from(NAMES), values, max_size=6) | values
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES)
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(body=bodies)
-def test_random_bodies_never_cause_a_500(
-    http: httpx.Client, method: str, path: str, body: Any
-) -> None:
-    response = http.request(method, path, json=body)
+def _fuzzed(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+
+
+def _answers_clearly(client: httpx.Client, method: str, path: str, body: Any) -> None:
+    """A success or a 4xx in the error shape with a message; never a 500."""
+    response = client.request(method, path, json=body)
     assert response.status_code < 500, (body, response.text)
     if response.status_code >= 400:
         error = response.json()
         assert error["status_code"] == response.status_code
         assert isinstance(error["message"], str) and error["message"]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@_fuzzed(60)
+@given(body=bodies)
+def test_random_bodies_never_cause_a_500(
+    http: httpx.Client, method: str, path: str, body: Any
+) -> None:
+    _answers_clearly(http, method, path, body)
+
+
+@pytest.fixture
+def cluster_node(cluster: LocalCluster) -> Iterator[httpx.Client]:
+    """A client of one node of the 3-shard cluster, which asks the others."""
+    with httpx.Client(base_url=cluster.urls[1], timeout=30.0) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@_fuzzed(20)
+@given(body=bodies)
+def test_random_bodies_to_a_cluster_never_cause_a_500(
+    cluster_node: httpx.Client, method: str, path: str, body: Any
+) -> None:
+    _answers_clearly(cluster_node, method, path, body)
 
 
 def test_node_still_serves_after_the_fuzz(http: httpx.Client) -> None:
@@ -151,17 +178,10 @@ def in_transaction(urls: list[str]) -> Iterator[httpx.Client]:
 @pytest.mark.parametrize(
     ("method", "path"), [route for route in ROUTES if not route[1].startswith("/tr")]
 )
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@_fuzzed(25)
 @given(body=bodies)
 def test_random_bodies_in_a_transaction_never_cause_a_500(
     in_transaction: httpx.Client, method: str, path: str, body: Any
 ) -> None:
-    response = in_transaction.request(method, path, json=body)
-    assert response.status_code < 500, (body, response.text)
-    if response.status_code >= 400:
-        assert response.json()["status_code"] == response.status_code
+    _answers_clearly(in_transaction, method, path, body)
     assert in_transaction.get("/health").json()["status"] == "healthy"

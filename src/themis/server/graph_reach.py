@@ -13,10 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import httpx
-
-from themis import _json
-from themis.server import shard_parts
+from themis.server import peers, shard_parts
 from themis.server.documents import decode_document
 from themis.server.errors import ServerError, Unavailable
 from themis.server.graph import Adjacent, EdgeFilter, adjacent, read_document
@@ -86,7 +83,7 @@ class ClusterReach:
         self._node = node
         self._local = LocalReach(view)
         self._txn = txn
-        self._peers = {sid: url for sid, url in node.peers() if sid != node.shard_id}
+        self._peers = peers.others(node)
 
     def around(self, vertices: Sequence[str], only: EdgeFilter) -> list[list[Adjacent]]:
         found = self._local.around(vertices, only)
@@ -152,11 +149,11 @@ class ClusterReach:
         """Posts ``body`` to ``path`` on every other shard."""
         if self._txn is not None:
             return shard_parts.ask_parts(self._node, self._txn, path, body)
-        return shard_parts.each_part(
+        answers = peers.each_other(
             self._node,
-            self._peers,
             lambda shard_id, url: _post(self._node, shard_id, url + path, body),
         )
+        return list(answers.values())
 
 
 def _key_of(doc_id: str) -> DocKey | None:
@@ -166,20 +163,14 @@ def _key_of(doc_id: str) -> DocKey | None:
         return None
 
 
-def _post(
-    node: NodeState, shard_id: str, url: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    try:
-        response = node.peer_http.post(url, content=_json.dumps(body))
-        response.raise_for_status()
-        payload = _json.loads(response.content)
-    except (httpx.HTTPError, ValueError) as exc:
+def _post(node: NodeState, shard_id: str, url: str, body: Any) -> dict[str, Any]:
+    response = peers.post(
+        node, shard_id, url, body, purpose="its part of a graph search"
+    )
+    answer = peers.answer_of(response)
+    if response.status_code != 200 or not answer:
         raise Unavailable(
-            f"shard {shard_id!r} did not answer its part of the graph search: {exc}"
-        ) from None
-    if not isinstance(payload, dict):
-        raise Unavailable(
-            f"shard {shard_id!r} answered its part of the graph search with "
-            "something other than a JSON object"
+            f"shard {shard_id!r} refused its part of a graph search with "
+            f"{response.status_code}: {answer.get('message', response.text[:200])}"
         )
-    return payload
+    return answer

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from themis.server.errors import BadRequest
-from themis.server.http import field, json_response, read_object
+from themis.server import peers
+from themis.server.errors import BadRequest, Conflict, ServerError, Unavailable
+from themis.server.http import PEER_HEADER, field, json_response, read_object
 from themis.server.indexes import IndexDefinition, IndexKind
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
-from themis.server.state import node_of
+from themis.server.state import NodeState, node_of
 from themis.server.transaction_routes import refuse_transaction
 
 # Index entries carry the attribute path; LMDB keys hold 511 bytes in all.
@@ -59,8 +62,23 @@ def parse_definition(body: dict[str, Any]) -> IndexDefinition:
 
 async def create_index(request: Request) -> Response:
     refuse_transaction(request, "creating an index")
-    definition = parse_definition(await read_object(request))
-    created = await node_of(request).catalog.create(definition)
+    body = await read_object(request)
+    definition = parse_definition(body)
+    node = node_of(request)
+    created = await node.catalog.create(definition)
+    if _whole_cluster(request):
+        outcomes = await anyio.to_thread.run_sync(
+            _on_other_shards, node, "/index/create", body
+        )
+        failed = [item for item in outcomes.values() if isinstance(item, ServerError)]
+        if failed:
+            # Every shard has the index or none: take back what this request made.
+            if created:
+                await node.catalog.drop(definition)
+            made = [sid for sid, item in outcomes.items() if _said(item, "created")]
+            await anyio.to_thread.run_sync(_take_back, node, made, body)
+            raise failed[0]
+        created = created or any(_said(item, "created") for item in outcomes.values())
     return json_response({"success": True, "created": created, **definition.to_json()})
 
 
@@ -69,8 +87,73 @@ async def drop_index(request: Request) -> Response:
     body = await read_object(request)
     body.setdefault("type", "equality")
     definition = parse_definition(body)
-    dropped = await node_of(request).catalog.drop(definition)
+    node = node_of(request)
+    dropped = await node.catalog.drop(definition)
+    if _whole_cluster(request):
+        # Dropping twice is harmless: a shard that did not answer is told again
+        # when the request is repeated.
+        outcomes = await anyio.to_thread.run_sync(
+            _on_other_shards, node, "/index/drop", body
+        )
+        for item in outcomes.values():
+            if isinstance(item, ServerError):
+                raise item
+        dropped = dropped or any(_said(item, "dropped") for item in outcomes.values())
     return json_response({"success": True, "dropped": dropped, **definition.to_json()})
+
+
+def _whole_cluster(request: Request) -> bool:
+    """Whether the request defines indexes for every shard, not this one alone.
+
+    Each shard indexes the documents it holds; a definition sent to one node of a
+    cluster goes to every shard, which answers for itself.
+    """
+    return PEER_HEADER not in request.headers and len(node_of(request).peers()) > 1
+
+
+Outcome = dict[str, Any] | ServerError
+
+
+def _on_other_shards(
+    node: NodeState, path: str, body: dict[str, Any]
+) -> dict[str, Outcome]:
+    """Sends an index request to every other shard; each answers or fails alone.
+
+    A shard's failure is a `Conflict` (it refused the definition: another one on
+    the field there, or its documents break a unique index), a `BadRequest` or an
+    `Unavailable` (it did not answer).
+    """
+
+    def send(shard_id: str, url: str) -> Outcome:
+        try:
+            response = peers.post(node, shard_id, url + path, body, purpose=path)
+        except ServerError as exc:
+            return exc
+        answer = peers.answer_of(response)
+        message = f"shard {shard_id!r} refused {path}: {answer.get('message', '')}"
+        if response.status_code == 409:
+            return Conflict(message)
+        if response.status_code == 400:
+            return BadRequest(message)
+        if response.status_code != 200:
+            return Unavailable(f"{message} ({response.status_code})")
+        return answer
+
+    return peers.each_other(node, send)
+
+
+def _said(outcome: Outcome, name: str) -> bool:
+    return isinstance(outcome, dict) and outcome.get(name) is True
+
+
+def _take_back(node: NodeState, shard_ids: list[str], body: dict[str, Any]) -> None:
+    """Drops the index from the shards this request created it on (best effort: a
+    shard that does not answer keeps it until the create is repeated or dropped)."""
+    urls = peers.others(node)
+    for shard_id in shard_ids:
+        with contextlib.suppress(ServerError):
+            url = urls[shard_id] + "/index/drop"
+            peers.post(node, shard_id, url, body, purpose="a drop")
 
 
 async def list_indexes(request: Request) -> Response:

@@ -16,9 +16,9 @@ from dataclasses import fields
 from typing import Any
 
 import anyio.to_thread
-import httpx
 
-from themis import _json, _routing
+from themis import _routing
+from themis.server import peers
 from themis.server.errors import BadRequest, Conflict, Unavailable
 from themis.server.state import NodeState
 from themis.server.storage_ops import Compute, Put, ReadView
@@ -77,23 +77,19 @@ async def define_here(node: NodeState, proposed: IndexSpec) -> IndexSpec:
 
 
 def _ask(node: NodeState, shard_id: str, url: str, proposed: IndexSpec) -> IndexSpec:
-    try:
-        response = node.peer_http.post(
-            url + DEFINE_PATH,
-            content=_json.dumps(wire_spec(proposed)),
-            headers={"content-type": "application/json"},
-        )
-    except httpx.HTTPError as exc:
-        raise Unavailable(
-            f"shard {shard_id!r}, which keeps the definition of the vector index on "
-            f"{proposed.collection!r}, did not answer: {exc}"
-        ) from None
-    payload = _answer(response)
+    response = peers.post(
+        node,
+        shard_id,
+        url + DEFINE_PATH,
+        wire_spec(proposed),
+        purpose=f"for the definition of the vector index on {proposed.collection!r}",
+    )
+    answer = peers.answer_of(response)
     if response.status_code == 400:
-        raise BadRequest(f"on shard {shard_id!r}: {payload.get('message', '')}")
+        raise BadRequest(f"on shard {shard_id!r}: {answer.get('message', '')}")
     if response.status_code == 409:
-        raise Conflict(f"on shard {shard_id!r}: {payload.get('message', '')}")
-    spec = payload.get("spec")
+        raise Conflict(f"on shard {shard_id!r}: {answer.get('message', '')}")
+    spec = answer.get("spec")
     if not (
         response.status_code == 200
         and isinstance(spec, dict)
@@ -102,7 +98,7 @@ def _ask(node: NodeState, shard_id: str, url: str, proposed: IndexSpec) -> Index
         raise Unavailable(
             f"shard {shard_id!r} did not define the vector index on "
             f"{proposed.collection!r}: {response.status_code} "
-            f"{str(payload.get('message', response.text))[:200]}"
+            f"{str(answer.get('message', response.text))[:200]}"
         )
     return IndexSpec(**spec)
 
@@ -119,11 +115,3 @@ def wire_spec(spec: IndexSpec) -> dict[str, Any]:
         "M": spec.m,
         "efConstruction": spec.ef_construction,
     }
-
-
-def _answer(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = _json.loads(response.content)
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}

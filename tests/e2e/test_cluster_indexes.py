@@ -1,0 +1,102 @@
+"""Secondary index definitions sent to one node of a cluster reach every shard."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from themis import ThemisClient
+from themis.server.http import PEER_HEADER
+from themis.server.launcher import LocalCluster
+
+
+def _listed(cluster: LocalCluster, table: str) -> list[list[dict[str, Any]]]:
+    """Each node's own indexes on ``table``."""
+    return [
+        httpx.get(f"{url}/index/list", params={"table": table}).json()["indexes"]
+        for url in cluster.urls
+    ]
+
+
+def _loaded(cluster: LocalCluster) -> str:
+    table = f"ix{uuid.uuid4().hex[:8]}"
+    docs = {f"{n:03}": {"n": n, "tag": f"t{n % 7}"} for n in range(90)}
+    with ThemisClient(cluster.urls) as client:
+        assert client.batch_put("relational", table, docs).failed == {}
+    return table
+
+
+def test_an_index_created_on_one_node_exists_on_every_shard(
+    cluster: LocalCluster,
+) -> None:
+    table = _loaded(cluster)
+    body = {"table": table, "column": "tag", "type": "range"}
+    first = httpx.post(f"{cluster.urls[1]}/index/create", json=body)
+    assert first.status_code == 200, first.text
+    assert first.json()["created"] is True
+    listed = _listed(cluster, table)
+    assert all(len(indexes) == 1 for indexes in listed)
+    assert all(indexes == listed[0] for indexes in listed)
+    again = httpx.post(f"{cluster.urls[2]}/index/create", json=body)
+    assert again.json()["created"] is False
+    with ThemisClient(cluster.urls) as client:
+        rows = client.query(
+            f"FOR d IN {table} FILTER d.tag == 't3' SORT d.n RETURN d.n"
+        ).items
+    assert rows == [n for n in range(90) if n % 7 == 3]
+    dropped = httpx.post(f"{cluster.urls[0]}/index/drop", json=body)
+    assert dropped.json()["dropped"] is True
+    assert _listed(cluster, table) == [[], [], []]
+
+
+def test_a_shard_refusing_the_definition_leaves_it_on_none(
+    cluster: LocalCluster,
+) -> None:
+    table = _loaded(cluster)
+    # One shard alone already indexes the field otherwise.
+    other = {"table": table, "column": "tag", "type": "equality"}
+    local = httpx.post(
+        f"{cluster.urls[2]}/index/create", json=other, headers={PEER_HEADER: "test"}
+    )
+    assert local.json()["created"] is True
+    body = {"table": table, "column": "tag", "type": "range"}
+    refused = httpx.post(f"{cluster.urls[0]}/index/create", json=body)
+    assert refused.status_code == 409
+    assert "exists with other settings" in refused.json()["message"]
+    shard = str(cluster.nodes[2].shard_id)
+    assert f"shard {shard!r}" in refused.json()["message"]
+    listed = _listed(cluster, table)
+    assert listed[0] == listed[1] == []
+    assert [index["type"] for index in listed[2]] == ["equality"]
+
+
+def test_a_unique_index_the_data_breaks_is_created_nowhere(
+    cluster: LocalCluster,
+) -> None:
+    table = _loaded(cluster)
+    body = {"table": table, "column": "tag", "unique": True}
+    refused = httpx.post(f"{cluster.urls[0]}/index/create", json=body)
+    assert refused.status_code == 409
+    assert "share a value" in refused.json()["message"]
+    assert _listed(cluster, table) == [[], [], []]
+
+
+def test_a_definition_waits_for_every_shard(tmp_path: Path) -> None:
+    with LocalCluster(tmp_path, shards=2) as pair:
+        first, second = pair.nodes
+        second.stop()
+        body = {"table": "people", "column": "email"}
+        refused = httpx.post(f"{first.url}/index/create", json=body)
+        assert refused.status_code == 503
+        assert f"shard {second.shard_id!r} did not answer" in refused.json()["message"]
+        listed = httpx.get(f"{first.url}/index/list", params={"table": "people"})
+        assert listed.json()["indexes"] == []
+        second.start()
+        created = httpx.post(f"{first.url}/index/create", json=body)
+        assert created.status_code == 200 and created.json()["created"] is True
+        for node in pair.nodes:
+            listed = httpx.get(f"{node.url}/index/list", params={"table": "people"})
+            assert len(listed.json()["indexes"]) == 1
