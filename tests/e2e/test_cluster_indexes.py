@@ -1,4 +1,4 @@
-"""Secondary index definitions sent to one node of a cluster reach every shard."""
+"""Index and named-graph definitions sent to one node of a cluster reach every shard."""
 
 from __future__ import annotations
 
@@ -100,3 +100,41 @@ def test_a_definition_waits_for_every_shard(tmp_path: Path) -> None:
         for node in pair.nodes:
             listed = httpx.get(f"{node.url}/index/list", params={"table": "people"})
             assert len(listed.json()["indexes"]) == 1
+
+
+def _graph(url: str, name: str) -> int:
+    return httpx.get(f"{url}/graph/{name}").status_code
+
+
+def test_a_named_graph_is_defined_and_deleted_on_every_shard(
+    cluster: LocalCluster,
+) -> None:
+    name = f"g{uuid.uuid4().hex[:8]}"
+    body = {"name": name, "edge_definitions": [{"collection": "knows"}]}
+    created = httpx.post(f"{cluster.urls[0]}/graph", json=body)
+    assert created.status_code == 201, created.text
+    assert [_graph(url, name) for url in cluster.urls] == [200, 200, 200]
+    assert httpx.post(f"{cluster.urls[2]}/graph", json=body).status_code == 409
+    deleted = httpx.delete(f"{cluster.urls[1]}/graph/{name}")
+    assert deleted.status_code == 200
+    assert [_graph(url, name) for url in cluster.urls] == [404, 404, 404]
+    assert httpx.delete(f"{cluster.urls[1]}/graph/{name}").status_code == 404
+
+
+def test_a_graph_name_taken_on_one_shard_is_refused_on_all(
+    cluster: LocalCluster,
+) -> None:
+    name = f"g{uuid.uuid4().hex[:8]}"
+    body = {"name": name, "edge_definitions": [{"collection": "knows"}]}
+    taken = httpx.post(
+        f"{cluster.urls[2]}/graph", json=body, headers={PEER_HEADER: "test"}
+    )
+    assert taken.status_code == 201
+    refused = httpx.post(f"{cluster.urls[0]}/graph", json=body)
+    assert refused.status_code == 409
+    shard = str(cluster.nodes[2].shard_id)
+    assert f"shard {shard!r}" in refused.json()["message"]
+    assert [_graph(url, name) for url in cluster.urls] == [404, 404, 200]
+    # Deleting through any node clears the one shard holding it.
+    assert httpx.delete(f"{cluster.urls[0]}/graph/{name}").status_code == 200
+    assert _graph(cluster.urls[2], name) == 404

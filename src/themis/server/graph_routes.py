@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
 import anyio.to_thread
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
+from themis.server import peers
 from themis.server.entities import (
     delete_documents,
     read_stored,
     reader,
     write_documents,
 )
-from themis.server.errors import BadRequest, Conflict, NotFound
+from themis.server.errors import BadRequest, Conflict, NotFound, ServerError
 from themis.server.graph import (
     DIRECTIONS,
     MAX_DEPTH,
@@ -245,6 +248,18 @@ async def create_graph(request: Request) -> Response:
             raise Conflict(f"graph {name!r} already exists")
     definition = {"name": name, "edge_definitions": definitions}
     await node.storage.write_async([graph_definition_op(definition)])
+    if peers.whole_cluster(request):
+        # Every shard holds the definition, or none: one that refuses (it has the
+        # name already) or does not answer undoes the others.
+        outcomes = await anyio.to_thread.run_sync(
+            peers.on_others, node, "POST", "/graph", body
+        )
+        failed = [item for item in outcomes.values() if isinstance(item, ServerError)]
+        if failed:
+            made = [sid for sid, item in outcomes.items() if isinstance(item, dict)]
+            await node.storage.write_async([graph_definition_delete(name)])
+            await anyio.to_thread.run_sync(_delete_graph_on, node, made, name)
+            raise failed[0]
     return json_response(definition, status_code=201)
 
 
@@ -262,10 +277,28 @@ async def delete_graph(request: Request) -> Response:
     name = request.path_params["name"]
     node: NodeState = node_of(request)
     with node.storage.snapshot() as view:
-        if graph_definition(view, name) is None:
-            raise NotFound(f"graph not found: {name!r}")
-    await node.storage.write_async([graph_definition_delete(name)])
+        found = graph_definition(view, name) is not None
+    if found:
+        await node.storage.write_async([graph_definition_delete(name)])
+    if peers.whole_cluster(request):
+        outcomes = await anyio.to_thread.run_sync(
+            peers.on_others, node, "DELETE", f"/graph/{name}"
+        )
+        for item in outcomes.values():
+            if isinstance(item, ServerError) and not isinstance(item, NotFound):
+                raise item
+        found = found or any(isinstance(item, dict) for item in outcomes.values())
+    if not found:
+        raise NotFound(f"graph not found: {name!r}")
     return json_response({"deleted": True, "name": name})
+
+
+def _delete_graph_on(node: NodeState, shard_ids: list[str], name: str) -> None:
+    """Deletes a graph definition from some other shards (best effort)."""
+    urls = peers.others(node)
+    for shard_id in shard_ids:
+        with contextlib.suppress(httpx.HTTPError):
+            node.peer_http.delete(f"{urls[shard_id]}/graph/{name}")
 
 
 def _edge_definition(item: Any, position: int) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis.server import peers
-from themis.server.errors import BadRequest, Conflict, ServerError, Unavailable
-from themis.server.http import PEER_HEADER, field, json_response, read_object
+from themis.server.errors import BadRequest, ServerError
+from themis.server.http import field, json_response, read_object
 from themis.server.indexes import IndexDefinition, IndexKind
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
 from themis.server.state import NodeState, node_of
@@ -66,9 +66,9 @@ async def create_index(request: Request) -> Response:
     definition = parse_definition(body)
     node = node_of(request)
     created = await node.catalog.create(definition)
-    if _whole_cluster(request):
+    if peers.whole_cluster(request):
         outcomes = await anyio.to_thread.run_sync(
-            _on_other_shards, node, "/index/create", body
+            peers.on_others, node, "POST", "/index/create", body
         )
         failed = [item for item in outcomes.values() if isinstance(item, ServerError)]
         if failed:
@@ -89,11 +89,11 @@ async def drop_index(request: Request) -> Response:
     definition = parse_definition(body)
     node = node_of(request)
     dropped = await node.catalog.drop(definition)
-    if _whole_cluster(request):
+    if peers.whole_cluster(request):
         # Dropping twice is harmless: a shard that did not answer is told again
         # when the request is repeated.
         outcomes = await anyio.to_thread.run_sync(
-            _on_other_shards, node, "/index/drop", body
+            peers.on_others, node, "POST", "/index/drop", body
         )
         for item in outcomes.values():
             if isinstance(item, ServerError):
@@ -102,47 +102,7 @@ async def drop_index(request: Request) -> Response:
     return json_response({"success": True, "dropped": dropped, **definition.to_json()})
 
 
-def _whole_cluster(request: Request) -> bool:
-    """Whether the request defines indexes for every shard, not this one alone.
-
-    Each shard indexes the documents it holds; a definition sent to one node of a
-    cluster goes to every shard, which answers for itself.
-    """
-    return PEER_HEADER not in request.headers and len(node_of(request).peers()) > 1
-
-
-Outcome = dict[str, Any] | ServerError
-
-
-def _on_other_shards(
-    node: NodeState, path: str, body: dict[str, Any]
-) -> dict[str, Outcome]:
-    """Sends an index request to every other shard; each answers or fails alone.
-
-    A shard's failure is a `Conflict` (it refused the definition: another one on
-    the field there, or its documents break a unique index), a `BadRequest` or an
-    `Unavailable` (it did not answer).
-    """
-
-    def send(shard_id: str, url: str) -> Outcome:
-        try:
-            response = peers.post(node, shard_id, url + path, body, purpose=path)
-        except ServerError as exc:
-            return exc
-        answer = peers.answer_of(response)
-        message = f"shard {shard_id!r} refused {path}: {answer.get('message', '')}"
-        if response.status_code == 409:
-            return Conflict(message)
-        if response.status_code == 400:
-            return BadRequest(message)
-        if response.status_code != 200:
-            return Unavailable(f"{message} ({response.status_code})")
-        return answer
-
-    return peers.each_other(node, send)
-
-
-def _said(outcome: Outcome, name: str) -> bool:
+def _said(outcome: peers.Outcome, name: str) -> bool:
     return isinstance(outcome, dict) and outcome.get(name) is True
 
 

@@ -10,15 +10,38 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
+from starlette.requests import Request
 
 from themis import _json
-from themis.server.errors import Unavailable
+from themis.server.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServerError,
+    Unavailable,
+)
+from themis.server.http import PEER_HEADER
 from themis.server.shard_parts import each_part
-from themis.server.state import NodeState
+from themis.server.state import NodeState, node_of
 
-__all__ = ["answer_of", "each_other", "others", "post"]
+__all__ = [
+    "Outcome",
+    "answer_of",
+    "each_other",
+    "on_others",
+    "others",
+    "post",
+    "whole_cluster",
+]
 
 T = TypeVar("T")
+#: What one shard made of a request: its JSON answer, or the error it amounts to.
+Outcome = dict[str, Any] | ServerError
+_REFUSALS: dict[int, type[ServerError]] = {
+    400: BadRequest,
+    404: NotFound,
+    409: Conflict,
+}
 
 
 def others(node: NodeState) -> dict[str, str]:
@@ -66,3 +89,41 @@ def answer_of(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return payload if isinstance(payload, dict) else {}
+
+
+def whole_cluster(request: Request) -> bool:
+    """Whether a definition the request makes is for every shard of a cluster.
+
+    A request from another shard is for that shard alone, as is any on one node.
+    """
+    return PEER_HEADER not in request.headers and len(node_of(request).peers()) > 1
+
+
+def on_others(
+    node: NodeState, method: str, path: str, body: Any = None
+) -> dict[str, Outcome]:
+    """Sends one request to every other shard, in parallel; each answers or fails
+    alone, and a refusal keeps its status (400, 404, 409) and the shard's message.
+    """
+
+    def send(shard_id: str, url: str) -> Outcome:
+        content = None if body is None else _json.dumps(body)
+        try:
+            response = node.peer_http.request(
+                method,
+                url + path,
+                content=content,
+                headers={"content-type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            return Unavailable(f"shard {shard_id!r} did not answer {path}: {exc}")
+        answer = answer_of(response)
+        if response.status_code in (200, 201):
+            return answer
+        message = f"shard {shard_id!r} refused {path}: {answer.get('message', '')}"
+        refusal = _REFUSALS.get(response.status_code)
+        if refusal is None:
+            return Unavailable(f"{message} ({response.status_code})")
+        return refusal(message)
+
+    return each_other(node, send)
