@@ -33,6 +33,28 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _map_size(text: str | int) -> int:
+    return byte_size(text, minimum=1 << 20)
+
+
+# Options of every node, whether run alone or as a shard of a local cluster.
+MapSize = Annotated[
+    int,
+    typer.Option(
+        parser=_map_size,
+        metavar="SIZE",
+        help="Most the store may hold, e.g. 64GiB or 500MB (507 once reached).",
+    ),
+]
+TokensFile = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="THEMIS_TOKENS_FILE",
+        help="Tokens file; when given, requests need a bearer token with scopes.",
+    ),
+]
+
+
 @app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -51,14 +73,7 @@ def serve_command(
     max_body_bytes: Annotated[
         int, typer.Option(min=1024, help="Largest request body accepted (413 above).")
     ] = DEFAULT_MAX_BODY_BYTES,
-    map_size: Annotated[
-        int,
-        typer.Option(
-            parser=lambda text: byte_size(text, minimum=1 << 20),
-            metavar="SIZE",
-            help="Most the store may hold, e.g. 64GiB or 500MB (507 once reached).",
-        ),
-    ] = DEFAULT_MAP_SIZE,
+    map_size: MapSize = DEFAULT_MAP_SIZE,
     query_timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds one query may run (400 after).")
     ] = 30.0,
@@ -66,13 +81,7 @@ def serve_command(
         int,
         typer.Option(min=1000, help="Rows one query may hold in memory (400 above)."),
     ] = 1_000_000,
-    tokens: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="THEMIS_TOKENS_FILE",
-            help="Tokens file; when given, requests need a bearer token with scopes.",
-        ),
-    ] = None,
+    tokens: TokensFile = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run one node in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
@@ -189,6 +198,8 @@ def cluster_up(
         str | None,
         typer.Option(help="Publish the topology to etcd, e.g. etcd://127.0.0.1:2379."),
     ] = None,
+    map_size: MapSize = DEFAULT_MAP_SIZE,
+    tokens: TokensFile = None,
 ) -> None:
     """Start SHARDS nodes on 127.0.0.1 in the foreground; Ctrl-C stops them all."""
     import signal
@@ -198,7 +209,12 @@ def cluster_up(
 
     from themis.server.launcher import LocalCluster
 
-    cluster = LocalCluster(data, shards=shards, base_port=base_port, etcd_url=etcd)
+    node_args = ["--map-size", str(map_size)]
+    if tokens is not None:
+        node_args += ["--tokens", str(tokens)]
+    cluster = LocalCluster(
+        data, shards=shards, base_port=base_port, etcd_url=etcd, node_args=node_args
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -42,7 +42,7 @@ def _answers(url: str) -> bool:
 def test_cluster_up_serves_publishes_and_stops(etcd: Etcd, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "themis", "cluster", "up", "--shards", "3"]
     command += ["--base-port", "0", "--data", str(tmp_path / "cluster")]
-    command += ["--etcd", etcd.etcd_url(KEY)]
+    command += ["--etcd", etcd.etcd_url(KEY), "--map-size", "64MiB"]
     env = {**os.environ, "COLUMNS": "200", "TERM": "dumb", "NO_COLOR": "1"}
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
@@ -61,6 +61,9 @@ def test_cluster_up_serves_publishes_and_stops(etcd: Etcd, tmp_path: Path) -> No
         assert [shard["id"] for shard in shards] == ["shard-1", "shard-2", "shard-3"]
         assert all(_answers(url) for url in urls)
         assert httpx.get(f"{urls[1]}/_admin/cluster/topology").json() == document
+        for url in urls:
+            storage = httpx.get(f"{url}/stats").json()["storage"]
+            assert storage["map_size_bytes"] == 64 << 20
     finally:
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=30)
