@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from typing import Any
 
 import anyio.to_thread
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -258,7 +256,9 @@ async def create_graph(request: Request) -> Response:
         if failed:
             made = [sid for sid, item in outcomes.items() if isinstance(item, dict)]
             await node.storage.write_async([graph_definition_delete(name)])
-            await anyio.to_thread.run_sync(_delete_graph_on, node, made, name)
+            await anyio.to_thread.run_sync(
+                peers.undo_on, node, made, "DELETE", f"/graph/{name}"
+            )
             raise failed[0]
     return json_response(definition, status_code=201)
 
@@ -291,14 +291,6 @@ async def delete_graph(request: Request) -> Response:
     if not found:
         raise NotFound(f"graph not found: {name!r}")
     return json_response({"deleted": True, "name": name})
-
-
-def _delete_graph_on(node: NodeState, shard_ids: list[str], name: str) -> None:
-    """Deletes a graph definition from some other shards (best effort)."""
-    urls = peers.others(node)
-    for shard_id in shard_ids:
-        with contextlib.suppress(httpx.HTTPError):
-            node.peer_http.delete(f"{urls[shard_id]}/graph/{name}")
 
 
 def _edge_definition(item: Any, position: int) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import anyio.to_thread
@@ -15,7 +14,7 @@ from themis.server.errors import BadRequest, ServerError
 from themis.server.http import field, json_response, read_object
 from themis.server.indexes import IndexDefinition, IndexKind
 from themis.server.keys import DEFAULT_NAMESPACE, check_segment
-from themis.server.state import NodeState, node_of
+from themis.server.state import node_of
 from themis.server.transaction_routes import refuse_transaction
 
 # Index entries carry the attribute path; LMDB keys hold 511 bytes in all.
@@ -76,7 +75,9 @@ async def create_index(request: Request) -> Response:
             if created:
                 await node.catalog.drop(definition)
             made = [sid for sid, item in outcomes.items() if _said(item, "created")]
-            await anyio.to_thread.run_sync(_take_back, node, made, body)
+            await anyio.to_thread.run_sync(
+                peers.undo_on, node, made, "POST", "/index/drop", body
+            )
             raise failed[0]
         created = created or any(_said(item, "created") for item in outcomes.values())
     return json_response({"success": True, "created": created, **definition.to_json()})
@@ -104,16 +105,6 @@ async def drop_index(request: Request) -> Response:
 
 def _said(outcome: peers.Outcome, name: str) -> bool:
     return isinstance(outcome, dict) and outcome.get(name) is True
-
-
-def _take_back(node: NodeState, shard_ids: list[str], body: dict[str, Any]) -> None:
-    """Drops the index from the shards this request created it on (best effort: a
-    shard that does not answer keeps it until the create is repeated or dropped)."""
-    urls = peers.others(node)
-    for shard_id in shard_ids:
-        with contextlib.suppress(ServerError):
-            url = urls[shard_id] + "/index/drop"
-            peers.post(node, shard_id, url, body, purpose="a drop")
 
 
 async def list_indexes(request: Request) -> Response:

@@ -6,6 +6,7 @@ that receives it answers for itself alone and never forwards it again.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "on_others",
     "others",
     "post",
+    "undo_on",
     "whole_cluster",
 ]
 
@@ -127,3 +129,23 @@ def on_others(
         return refusal(message)
 
     return each_other(node, send)
+
+
+def undo_on(
+    node: NodeState, shard_ids: list[str], method: str, path: str, body: Any = None
+) -> None:
+    """Sends a request that undoes an earlier one to some other shards.
+
+    Best effort: a shard that does not answer keeps what the earlier request made
+    until the client repeats or reverts it, as the error it got tells it to.
+    """
+    urls = others(node)
+    for shard_id in shard_ids:
+        content = None if body is None else _json.dumps(body)
+        with contextlib.suppress(httpx.HTTPError):
+            node.peer_http.request(
+                method,
+                urls[shard_id] + path,
+                content=content,
+                headers={"content-type": "application/json"},
+            )
