@@ -269,3 +269,25 @@ def test_a_traversal_that_needs_a_stopped_shard_says_which(tmp_path: Path) -> No
         status, message = _route(first.url, "/graph/traverse", body)
         assert status == 503
         assert f"shard {second.shard_id!r} did not answer" in message
+
+
+def test_a_wide_traversal_reads_its_documents_from_every_shard(
+    cluster: LocalCluster,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    leaves = {f"l{n}": {"n": n} for n in range(6000)}
+    table = f"relational.default.wide{tag}"
+    hub = f"{table}:hub"
+    edges = {
+        f"e{n}": {"_from": hub, "_to": f"{table}:{pk}"} for n, pk in enumerate(leaves)
+    }
+    with ThemisClient(cluster.urls) as client:
+        assert client.batch_put("relational", f"wide{tag}", leaves).failed == {}
+        assert client.batch_put("graph", f"spokes{tag}", edges).failed == {}
+    body = {"start_vertex": hub, "max_depth": 1, "include": ["vertices", "edges"]}
+    answer = _route(cluster.urls[0], "/graph/traverse", body)
+    assert answer["visited_count"] == 6001
+    found = {doc["_key"]: doc.get("n") for doc in answer["vertices"]}
+    assert found == {"hub": None} | {pk: doc["n"] for pk, doc in leaves.items()}
+    assert len({edge["_id"] for edge in answer["edges"]}) == 6000
+    assert all(edge["_from"] == hub for edge in answer["edges"])

@@ -26,6 +26,8 @@ __all__ = ["MAX_NEIGHBOR_VERTICES", "ClusterReach", "GraphReach", "LocalReach"]
 
 #: The most vertices one ``/graph/neighbors`` request may name.
 MAX_NEIGHBOR_VERTICES = 10_000
+# Documents read from the shards per round, well below a batch's 10,000 keys.
+_DOCUMENTS_PER_REQUEST = 5000
 
 
 class GraphReach(Protocol):
@@ -103,11 +105,21 @@ class ClusterReach:
         return found
 
     def documents(self, ids: Sequence[str]) -> list[dict[str, Any] | None]:
-        found = self._local.documents(ids)
+        found: list[dict[str, Any] | None] = []
+        for start in range(0, len(ids), _DOCUMENTS_PER_REQUEST):
+            found += self._documents(ids[start : start + _DOCUMENTS_PER_REQUEST])
+        return found
+
+    def _documents(self, ids: Sequence[str]) -> list[dict[str, Any] | None]:
         keys: list[DocKey | None] = [_key_of(doc_id) for doc_id in ids]
         invalid = {position for position, key in enumerate(keys) if key is None}
         wires = [key.wire if key is not None else "" for key in keys]
         owners = shard_parts.foreign_owners(self._node, wires, dict.fromkeys(invalid))
+        found: list[dict[str, Any] | None] = [None] * len(ids)
+        here = [p for p in range(len(ids)) if p not in owners and p not in invalid]
+        docs = self._local.documents([ids[p] for p in here])
+        for position, doc in zip(here, docs, strict=True):
+            found[position] = doc
         if not owners:
             return found
         if self._txn is not None:
