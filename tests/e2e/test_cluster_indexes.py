@@ -84,7 +84,7 @@ def test_a_unique_index_the_data_breaks_is_created_nowhere(
     assert _listed(cluster, table) == [[], [], []]
 
 
-def test_a_definition_waits_for_every_shard(tmp_path: Path) -> None:
+def test_definitions_wait_for_every_shard(tmp_path: Path) -> None:
     with LocalCluster(tmp_path, shards=2) as pair:
         first, second = pair.nodes
         second.stop()
@@ -94,6 +94,11 @@ def test_a_definition_waits_for_every_shard(tmp_path: Path) -> None:
         assert f"shard {second.shard_id!r} did not answer" in refused.json()["message"]
         listed = httpx.get(f"{first.url}/index/list", params={"table": "people"})
         assert listed.json()["indexes"] == []
+        graph = {"name": "friends", "edge_definitions": [{"collection": "knows"}]}
+        refused = httpx.post(f"{first.url}/graph", json=graph)
+        assert refused.status_code == 503
+        assert f"shard {second.shard_id!r} did not answer" in refused.json()["message"]
+        assert _graph(first.url, "friends") == 404
         second.start()
         created = httpx.post(f"{first.url}/index/create", json=body)
         assert created.status_code == 200 and created.json()["created"] is True
