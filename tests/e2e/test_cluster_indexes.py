@@ -143,3 +143,17 @@ def test_a_graph_name_taken_on_one_shard_is_refused_on_all(
     # Deleting through any node clears the one shard holding it.
     assert httpx.delete(f"{cluster.urls[0]}/graph/{name}").status_code == 200
     assert _graph(cluster.urls[2], name) == 404
+
+
+def test_a_unique_index_on_a_cluster_says_it_holds_within_each_shard(
+    cluster: LocalCluster,
+) -> None:
+    table = f"uq{uuid.uuid4().hex[:8]}"
+    body = {"table": table, "column": "email", "unique": True}
+    created = httpx.post(f"{cluster.urls[0]}/index/create", json=body)
+    assert created.status_code == 200, created.text
+    assert created.json()["unique_scope"] == "shard"
+    plain = httpx.post(
+        f"{cluster.urls[0]}/index/create", json={"table": table, "column": "name"}
+    )
+    assert "unique_scope" not in plain.json()

@@ -80,7 +80,11 @@ async def create_index(request: Request) -> Response:
             )
             raise failed[0]
         created = created or any(_said(item, "created") for item in outcomes.values())
-    return json_response({"success": True, "created": created, **definition.to_json()})
+    answer = {"success": True, "created": created, **definition.to_json()}
+    if definition.unique and len(node.peers()) > 1:
+        # Said with every answer, so that no client takes it for more.
+        answer["unique_scope"] = "shard"
+    return json_response(answer)
 
 
 async def drop_index(request: Request) -> Response:
