@@ -135,3 +135,28 @@ def test_a_single_node_is_its_own_home(node: NodeProcess) -> None:
     body = {"collection": collection, "items": [{"pk": "p", "vector": [1.0, 2.0]}]}
     answer = httpx.post(f"{node.url}/vector/batch_insert", json=body)
     assert answer.status_code == 200 and answer.json()["dimension"] == 2
+
+
+def test_search_tuning_reaches_every_shard_holding_the_index(
+    cluster: LocalCluster,
+) -> None:
+    collection = f"tune{uuid.uuid4().hex[:8]}"
+    with ThemisClient(cluster.urls) as client:
+        items = [{"pk": f"p{n}", "vector": [1.0, float(n)]} for n in range(30)]
+        assert client.vector_insert(items, collection=collection)["inserted"] == 30
+    answer = httpx.put(
+        f"{cluster.urls[0]}/vector/index/config",
+        json={"collection": collection, "efSearch": 77},
+    )
+    assert answer.status_code == 200, answer.text
+    for url in cluster.urls:
+        config = httpx.get(
+            f"{url}/vector/index/config", params={"collection": collection}
+        )
+        assert config.json()["efSearch"] == 77
+    unknown = httpx.put(
+        f"{cluster.urls[0]}/vector/index/config",
+        json={"collection": f"none{collection}", "efSearch": 77},
+    )
+    assert unknown.status_code == 404
+    assert "no vector index" in unknown.json()["message"]

@@ -28,12 +28,17 @@ def index_of(node: NodeState, namespace: str, collection: str) -> VectorIndex:
     """
     index = catalog(node).get(namespace, collection)
     if index is None:
-        raise NotFound(
-            f"no vector index on collection {collection!r} in namespace "
-            f"{namespace!r}; create one with POST /vector/index or "
-            "POST /vector/batch_insert"
-        )
+        raise no_index(namespace, collection)
     return index
+
+
+def no_index(namespace: str, collection: str) -> NotFound:
+    """The 404 of a collection without a vector index."""
+    return NotFound(
+        f"no vector index on collection {collection!r} in namespace "
+        f"{namespace!r}; create one with POST /vector/index or "
+        "POST /vector/batch_insert"
+    )
 
 
 def place(body: Any, *, required: bool) -> tuple[str, str]:

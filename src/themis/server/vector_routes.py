@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
-from themis.server import shard_parts
-from themis.server.errors import BadRequest, Conflict, ServerError
+from themis.server import peers, shard_parts
+from themis.server.errors import BadRequest, Conflict, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
 from themis.server.keys import DocKey, check_segment, parse_key
 from themis.server.state import node_of
@@ -25,6 +25,7 @@ from themis.server.vector_requests import (
     catalog,
     checked_name,
     index_of,
+    no_index,
     place,
 )
 from themis.server.vector_search import search
@@ -90,14 +91,31 @@ async def get_stats(request: Request) -> Response:
 async def put_config(request: Request) -> Response:
     refuse_transaction(request, "changing a vector index")
     body = await read_object(request)
-    index = _queried_index(request, body)
     ef_search = field(body, "efSearch", int)
     if not 1 <= ef_search <= MAX_EF:
         raise BadRequest(
             f"expected 'efSearch' between 1 and {MAX_EF}, received {ef_search}"
         )
-    spec = replace(index.spec, ef_search=ef_search)
-    await node_of(request).storage.write_async([spec.put()])
+    node = node_of(request)
+    asked = {**request.query_params, **body}
+    namespace, collection = place(asked, required=False)
+    index = catalog(node).get(namespace, collection)
+    found = index is not None
+    if index is not None:
+        spec = replace(index.spec, ef_search=ef_search)
+        await node.storage.write_async([spec.put()])
+    if peers.whole_cluster(request):
+        # Every shard holding the index searches it alike; those without it have
+        # nothing to change.
+        outcomes = await anyio.to_thread.run_sync(
+            peers.on_others, node, "PUT", "/vector/index/config", asked
+        )
+        for outcome in outcomes.values():
+            if isinstance(outcome, ServerError) and not isinstance(outcome, NotFound):
+                raise outcome
+        found = found or any(isinstance(item, dict) for item in outcomes.values())
+    if not found:
+        raise no_index(namespace, collection)
     return json_response(
         {"message": "vector index config updated", "updated_fields": body}
     )
