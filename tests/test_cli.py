@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from themis import ThemisClient
 from themis.cli import app, byte_size
-from themis.server.launcher import NodeProcess
+from themis.server.launcher import LocalCluster, NodeProcess
 
 runner = CliRunner()
 
@@ -201,3 +201,17 @@ def test_serve_refuses_a_map_smaller_than_a_mebibyte(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "expected at least 1048576 bytes" in _flat(result.output)
+
+
+def test_cluster_health_asks_every_shard(tmp_path: Path) -> None:
+    with LocalCluster(tmp_path, shards=2) as pair:
+        healthy = runner.invoke(app, ["health", pair.urls[0], "--cluster"])
+        assert healthy.exit_code == 0, healthy.output
+        for node in pair.nodes:
+            assert str(node.shard_id) in healthy.stdout
+            assert node.url in healthy.stdout
+        pair.nodes[1].stop()
+        broken = runner.invoke(app, ["health", pair.urls[0], "--cluster"])
+        assert broken.exit_code == 1
+        assert "unreachable" in _flat(broken.stdout)
+        assert "1 of 2 shards are not healthy" in _flat(broken.output)

@@ -153,10 +153,19 @@ def health_command(
     url: Annotated[
         str, typer.Argument(help="Node URL.")
     ] = f"http://127.0.0.1:{DEFAULT_PORT}",
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster", help="Ask every shard of the node's topology, in a table."
+        ),
+    ] = False,
 ) -> None:
     """Ask a node whether it is healthy; exits 1 when it is not."""
     import httpx
 
+    if cluster:
+        _cluster_health(url)
+        return
     try:
         response = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
         response.raise_for_status()
@@ -164,6 +173,41 @@ def health_command(
         err_console.print(f"[red]unhealthy[/red] {url}: {exc}")
         raise typer.Exit(1) from exc
     console.print_json(response.text)
+
+
+def _cluster_health(url: str) -> None:
+    """Prints every shard's health; exits 1 when any shard is not healthy."""
+    import httpx
+    from rich.table import Table
+
+    from themis import ThemisClient, ThemisError
+
+    table = Table("shard", "endpoint", "status", "uptime (s)", "version")
+    unhealthy = 0
+    with ThemisClient(url, max_retries=0, timeout=5.0) as client:
+        try:
+            shards = client.topology().shards
+        except (ThemisError, httpx.HTTPError) as exc:
+            err_console.print(f"[red]no topology[/red] from {url}: {exc}")
+            raise typer.Exit(1) from exc
+        for shard in shards:
+            try:
+                answer = client.health(shard.endpoint)
+            except (ThemisError, httpx.HTTPError) as exc:
+                answer = {"status": f"unreachable: {exc}"}
+            healthy = answer.get("status") == "healthy"
+            unhealthy += not healthy
+            table.add_row(
+                shard.id,
+                shard.endpoint,
+                answer.get("status", "?") if healthy else f"[red]{answer['status']}",
+                str(answer.get("uptime_seconds", "")),
+                str(answer.get("version", "")),
+            )
+    console.print(table)
+    if unhealthy:
+        err_console.print(f"[red]{unhealthy} of {len(shards)} shards are not healthy")
+        raise typer.Exit(1)
 
 
 @app.command("demo")
