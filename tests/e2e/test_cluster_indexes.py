@@ -157,3 +157,16 @@ def test_a_unique_index_on_a_cluster_says_it_holds_within_each_shard(
         f"{cluster.urls[0]}/index/create", json={"table": table, "column": "name"}
     )
     assert "unique_scope" not in plain.json()
+
+
+def test_deleting_a_graph_whose_name_holds_url_characters_spares_others(
+    cluster: LocalCluster,
+) -> None:
+    name = f"g{uuid.uuid4().hex[:8]}"
+    body = {"name": name, "edge_definitions": [{"collection": "knows"}]}
+    assert httpx.post(f"{cluster.urls[0]}/graph", json=body).status_code == 201
+    # "<name>#x" is no graph; the part after '#' must not be cut off on the way.
+    missing = httpx.delete(f"{cluster.urls[1]}/graph/{name}%23x")
+    assert missing.status_code == 404
+    assert [_graph(url, name) for url in cluster.urls] == [200, 200, 200]
+    assert httpx.delete(f"{cluster.urls[1]}/graph/{name}").status_code == 200

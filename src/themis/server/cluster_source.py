@@ -20,6 +20,7 @@ import itertools
 import logging
 import math
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -262,7 +263,8 @@ class ClusterSource:
         known = self._local.graph(name)
         if known is not None:
             return known
-        for _, body in self._each_peer("GET", f"/_internal/graph/{name}"):
+        path = "/_internal/graph/" + urllib.parse.quote(name, safe="")
+        for _, body in self._each_peer("GET", path):
             if body.get("graph") is not None:
                 collections = tuple(body["graph"]["edge_collections"])
                 return GraphDefinition(name, collections)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -257,7 +258,7 @@ async def create_graph(request: Request) -> Response:
             made = [sid for sid, item in outcomes.items() if isinstance(item, dict)]
             await node.storage.write_async([graph_definition_delete(name)])
             await anyio.to_thread.run_sync(
-                peers.undo_on, node, made, "DELETE", f"/graph/{name}"
+                peers.undo_on, node, made, "DELETE", _graph_path(name)
             )
             raise failed[0]
     return json_response(definition, status_code=201)
@@ -282,7 +283,7 @@ async def delete_graph(request: Request) -> Response:
         await node.storage.write_async([graph_definition_delete(name)])
     if peers.whole_cluster(request):
         outcomes = await anyio.to_thread.run_sync(
-            peers.on_others, node, "DELETE", f"/graph/{name}"
+            peers.on_others, node, "DELETE", _graph_path(name)
         )
         for item in outcomes.values():
             if isinstance(item, ServerError) and not isinstance(item, NotFound):
@@ -291,6 +292,12 @@ async def delete_graph(request: Request) -> Response:
     if not found:
         raise NotFound(f"graph not found: {name!r}")
     return json_response({"deleted": True, "name": name})
+
+
+def _graph_path(name: str) -> str:
+    # The name came decoded from a path; a '#', '?' or '%' in it must stay part of
+    # the name on the way to the other shards.
+    return "/graph/" + urllib.parse.quote(name, safe="")
 
 
 def _edge_definition(item: Any, position: int) -> dict[str, Any]:

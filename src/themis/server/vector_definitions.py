@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from themis import _routing
 from themis.server import peers
-from themis.server.errors import BadRequest, Conflict, Unavailable
+from themis.server.errors import BadRequest, Conflict, StorageError, Unavailable
 from themis.server.state import NodeState
 from themis.server.storage_ops import Compute, Put, ReadView
 from themis.server.vector_requests import catalog
@@ -34,9 +34,9 @@ _SPEC_FIELDS = {item.name for item in fields(IndexSpec)}
 
 def home_of(node: NodeState, namespace: str, collection: str) -> tuple[str, str]:
     """The ``(shard id, URL)`` of the shard that decides a collection's index."""
-    peers = dict(node.peers())
-    shard_id = _routing.owner(list(peers), f"vector-index:{namespace}:{collection}")
-    return shard_id, peers[shard_id]
+    shards = dict(node.peers())
+    shard_id = _routing.owner(list(shards), f"vector-index:{namespace}:{collection}")
+    return shard_id, shards[shard_id]
 
 
 async def agreed(node: NodeState, proposed: IndexSpec) -> IndexSpec:
@@ -71,8 +71,13 @@ async def define_here(node: NodeState, proposed: IndexSpec) -> IndexSpec:
         )
 
     await node.storage.write_async([Compute(keep_or_store)])
+    # Commit listeners index a stored definition before the write returns.
     index = catalog(node).get(proposed.namespace, proposed.collection)
-    assert index is not None, "a stored definition is indexed before the write returns"
+    if index is None:
+        raise StorageError(
+            f"the vector index on {proposed.collection!r} was stored but could not "
+            "be built; see the node's log"
+        )
     return index.spec
 
 
