@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pytest
 
 from themis import NotFoundError, QueryResult, ThemisClient, _routing
+from themis.server.http import PEER_HEADER
 from themis.server.launcher import LocalCluster, NodeProcess
 
 COUNT, DIMENSION = 300, 8
@@ -73,10 +74,14 @@ def test_items_live_on_the_shard_owning_their_document(
     for pk in ("p0", "p1", "p2", "p3"):
         key = f"vector.default.{loaded.collection}:{pk}"
         owner = _routing.owner(shard_ids, _routing.routing_key(key))
+        # Asked as a shard asks, each node answers for its own data alone.
         holders = [
             process.shard_id
             for process in cluster.nodes
-            if httpx.get(f"{process.url}/entities/{key}").status_code == 200
+            if httpx.get(
+                f"{process.url}/entities/{key}", headers={PEER_HEADER: "test"}
+            ).status_code
+            == 200
         ]
         assert holders == [owner]
         assert loaded.sharded.get("vector", loaded.collection, pk) is not None

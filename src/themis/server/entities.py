@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, cast
+from urllib.parse import quote
 
 import anyio.to_thread
 import orjson
@@ -13,10 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
-from themis.server import shard_parts
+from themis.server import peers, shard_parts
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
-from themis.server.http import field, json_response, read_object
+from themis.server.http import PEER_HEADER, field, json_response, read_object
 from themis.server.keys import DocKey, parse_key, storage_keys, table_storage_keys
 from themis.server.state import node_of
 from themis.server.storage_ops import ReadView
@@ -27,6 +29,9 @@ MAX_BATCH_KEYS = 10_000
 
 async def get_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
+    forwarded = await _at_owner(request, key, "GET")
+    if forwarded is not None:
+        return forwarded
     (blob,) = await read_stored(request, [key])
     if blob is None:
         raise NotFound(f"Entity not found: {key.wire!r}")
@@ -46,6 +51,9 @@ async def post_entity(request: Request) -> Response:
 
 async def delete_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
+    forwarded = await _at_owner(request, key, "DELETE")
+    if forwarded is not None:
+        return forwarded
     (existed,) = await delete_documents(request, [key])
     if not existed:
         raise NotFound(f"Entity not found: {key.wire!r}")
@@ -61,9 +69,46 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
     if "blob" not in body:
         raise BadRequest(f"missing required field 'blob' for {key.wire!r}")
     blob = parse_blob(body["blob"], key.wire)
+    forwarded = await _at_owner(request, key, "PUT", {"blob": body["blob"]})
+    if forwarded is not None:
+        return forwarded
     await write_documents(request, [(key, blob)])
     return json_response(
         {"success": True, "key": key.wire, "blob_size": len(blob)}, status_code=201
+    )
+
+
+async def _at_owner(
+    request: Request, key: DocKey, method: str, body: dict[str, Any] | None = None
+) -> Response | None:
+    """The answer of the shard that owns ``key``, when it is not this one.
+
+    On a cluster a key lives on the shard its hash names; a client that sends it to
+    another node (one that does not route, as the SDK does) is served by the owner
+    through this node, so that it lands where every reader looks. Inside a
+    transaction the transaction's parts do this instead; requests from other
+    shards are always for this one.
+    """
+    if PEER_HEADER in request.headers or transaction_of(request) is not None:
+        return None
+    node = node_of(request)
+    owners = shard_parts.foreign_owners(node, [key.wire])
+    if not owners:
+        return None
+    shard_id = owners[0]
+    url = dict(node.peers())[shard_id] + "/entities/" + quote(key.wire, safe=":")
+    answer = await anyio.to_thread.run_sync(
+        partial(peers.send, purpose=f"for {key.wire!r}, which it owns"),
+        node,
+        shard_id,
+        method,
+        url,
+        body,
+    )
+    return Response(
+        answer.content,
+        status_code=answer.status_code,
+        media_type="application/json",
     )
 
 

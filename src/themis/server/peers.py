@@ -32,6 +32,7 @@ __all__ = [
     "on_others",
     "others",
     "post",
+    "send",
     "undo_on",
     "whole_cluster",
 ]
@@ -72,10 +73,28 @@ def post(
     Raises:
         Unavailable: the shard did not answer.
     """
+    return send(node, shard_id, "POST", url, body, purpose=purpose)
+
+
+def send(
+    node: NodeState,
+    shard_id: str,
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    purpose: str,
+) -> httpx.Response:
+    """Sends a request with an optional JSON body to another shard.
+
+    Raises:
+        Unavailable: the shard did not answer.
+    """
     try:
-        return node.peer_http.post(
+        return node.peer_http.request(
+            method,
             url,
-            content=_json.dumps(body),
+            content=None if body is None else _json.dumps(body),
             headers={"content-type": "application/json"},
         )
     except httpx.HTTPError as exc:
@@ -108,17 +127,11 @@ def on_others(
     alone, and a refusal keeps its status (400, 404, 409) and the shard's message.
     """
 
-    def send(shard_id: str, url: str) -> Outcome:
-        content = None if body is None else _json.dumps(body)
+    def ask(shard_id: str, url: str) -> Outcome:
         try:
-            response = node.peer_http.request(
-                method,
-                url + path,
-                content=content,
-                headers={"content-type": "application/json"},
-            )
-        except httpx.HTTPError as exc:
-            return Unavailable(f"shard {shard_id!r} did not answer {path}: {exc}")
+            response = send(node, shard_id, method, url + path, body, purpose=path)
+        except Unavailable as exc:
+            return exc
         answer = answer_of(response)
         if response.status_code in (200, 201):
             return answer
@@ -128,7 +141,7 @@ def on_others(
             return Unavailable(f"{message} ({response.status_code})")
         return refusal(message)
 
-    return each_other(node, send)
+    return each_other(node, ask)
 
 
 def undo_on(
@@ -141,11 +154,5 @@ def undo_on(
     """
     urls = others(node)
     for shard_id in shard_ids:
-        content = None if body is None else _json.dumps(body)
-        with contextlib.suppress(httpx.HTTPError):
-            node.peer_http.request(
-                method,
-                urls[shard_id] + path,
-                content=content,
-                headers={"content-type": "application/json"},
-            )
+        with contextlib.suppress(Unavailable):
+            send(node, shard_id, method, urls[shard_id] + path, body, purpose=path)
