@@ -61,3 +61,61 @@ def test_a_key_whose_owner_is_down_says_which_shard(tmp_path: Path) -> None:
         answer = httpx.get(f"{other.url}/entities/{key}")
         assert answer.status_code == 503
         assert f"shard {owner.shard_id!r} did not answer" in answer.json()["message"]
+
+
+def _held(cluster: LocalCluster, keys: list[str]) -> dict[str, set[str]]:
+    """Which keys each shard holds itself."""
+    held = {}
+    for node in cluster.nodes:
+        answer = httpx.post(f"{node.url}/batch/get", json={"keys": keys}, headers=LOCAL)
+        held[str(node.shard_id)] = set(answer.json()["found"])
+    return held
+
+
+def _owner_of(cluster: LocalCluster, key: str) -> str:
+    ids = [str(node.shard_id) for node in cluster.nodes]
+    return _routing.owner(ids, _routing.routing_key(key))
+
+
+def test_batches_sent_to_one_node_land_on_the_owners(cluster: LocalCluster) -> None:
+    table = f"relational.default.spread{uuid.uuid4().hex[:8]}"
+    keys = [f"{table}:k{n}" for n in range(60)]
+    items = [{"key": key, "blob": f'{{"n": {n}}}'} for n, key in enumerate(keys)]
+    items.append({"key": "no colon", "blob": "{}"})
+    url = cluster.urls[0]
+    put = httpx.post(f"{url}/batch/put", json={"items": items}).json()
+    assert sorted(put["succeeded"]) == sorted(keys)
+    assert list(put["failed"]) == ["no colon"]
+    held = _held(cluster, keys)
+    for key in keys:
+        assert [s for s, found in held.items() if key in found] == [
+            _owner_of(cluster, key)
+        ]
+    asked = [*keys[:30], f"{table}:absent"]
+    got = httpx.post(
+        f"{cluster.urls[1]}/batch/get", json={"keys": asked, "positional": True}
+    ).json()
+    assert got["documents"][:30] == [f'{{"n": {n}}}' for n in range(30)]
+    assert got["missing"] == [30]
+    deleted = httpx.post(
+        f"{cluster.urls[2]}/batch/delete", json={"keys": [*keys[:20], f"{table}:x"]}
+    ).json()
+    assert sorted(deleted["succeeded"]) == sorted(keys[:20])
+    assert deleted["missing"] == [f"{table}:x"]
+    with ThemisClient(cluster.urls) as client:
+        result = client.batch_get("relational", table.rsplit(".", 1)[1], ["k0", "k25"])
+    assert result.missing == ["k0"]
+    assert result.found == {"k25": {"n": 25}}
+
+
+def test_keys_of_a_shard_that_does_not_answer_fail_alone(tmp_path: Path) -> None:
+    with LocalCluster(tmp_path, shards=2) as pair:
+        keys = [f"relational.default.half:k{n}" for n in range(20)]
+        down = pair.nodes[1]
+        down.stop()
+        items = [{"key": key, "blob": "{}"} for key in keys]
+        put = httpx.post(f"{pair.urls[0]}/batch/put", json={"items": items}).json()
+        lost = {key for key in keys if _owner_of(pair, key) == down.shard_id}
+        assert lost and set(put["failed"]) == lost
+        assert set(put["succeeded"]) == set(keys) - lost
+        assert all("did not answer" in reason for reason in put["failed"].values())

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from themis import ThemisClient, ThemisHTTPError
+from themis.server.http import PEER_HEADER
 from themis.server.launcher import LocalCluster, NodeProcess
 
 
@@ -73,11 +74,17 @@ def test_cluster_spreads_keys_over_every_shard(cluster: LocalCluster) -> None:
     with ThemisClient(endpoints=cluster.urls[:1], namespace=namespace) as client:
         client.batch_put("relational", "items", {str(i): {"i": i} for i in range(90)})
 
+    keys = [f"relational.{namespace}.items:{i}" for i in range(90)]
     counts = []
     for url in cluster.urls:
-        keys = [f"relational.{namespace}.items:{i}" for i in range(90)]
-        found = httpx.post(f"{url}/batch/get", json={"keys": keys}).json()["found"]
-        counts.append(len(found))
+        # Asked as a shard asks, a node answers for its own keys alone.
+        own = httpx.post(
+            f"{url}/batch/get", json={"keys": keys}, headers={PEER_HEADER: "test"}
+        )
+        counts.append(len(own.json()["found"]))
+        # Asked as any client asks, it answers for the whole cluster.
+        every = httpx.post(f"{url}/batch/get", json={"keys": keys})
+        assert len(every.json()["found"]) == 90
     assert sum(counts) == 90
     assert all(count > 10 for count in counts)
 

@@ -195,3 +195,19 @@ def test_put_refuses_a_document_that_is_no_mapping_before_sending() -> None:
     with pytest.raises(TypeError, match="a document must be a mapping, got list"):
         client.batch_put("relational", "users", {"a": {"x": 1}, "b": [1, 2]})  # type: ignore[dict-item]
     assert [r for r in cluster.requests if "/batch/" in r.url.path] == []
+
+
+def test_each_batch_request_names_the_shard_it_was_routed_to() -> None:
+    cluster = FakeCluster(3)
+    _seed(cluster)
+    cluster.client().batch_get("relational", "users", list("12345"))
+    named = {
+        request.url.host: request.headers["X-Themis-Shard"]
+        for request in cluster.requests
+        if request.url.path == "/batch/get"
+    }
+    shard_of = {node.endpoint: node.shard_id for node in cluster.nodes.values()}
+    assert len(named) > 1
+    assert all(
+        shard_of[f"http://{host}:8765"] == shard for host, shard in named.items()
+    )

@@ -152,7 +152,14 @@ def _write_result(keys: BatchKeys, outcomes: Outcomes) -> BatchWriteResult:
 
 
 def _batch_call(path: str, chunk: Chunk, body: Any) -> Call:
-    return Call("POST", path, body=body, shard_id=chunk.shard_id, accept=_MISSING_ROUTE)
+    return Call(
+        "POST",
+        path,
+        body=body,
+        shard_id=chunk.shard_id,
+        headers={protocol.SHARD_HEADER: chunk.shard_id},
+        accept=_MISSING_ROUTE,
+    )
 
 
 def _try_batch(

@@ -14,6 +14,7 @@ from themis.errors import ThemisError
 
 __all__ = [
     "ISOLATION_LEVELS",
+    "SHARD_HEADER",
     "TRANSACTION_HEADER",
     "Scope",
     "TransactionState",
@@ -35,6 +36,10 @@ __all__ = [
 
 ISOLATION_LEVELS = ("snapshot", "read_committed")
 TRANSACTION_HEADER = "X-Transaction-Id"
+#: Names the shard a client routed a batch's keys to, by the topology. A node that
+#: is that shard serves them without routing each key again; any other request's
+#: keys of other shards are served by their owners.
+SHARD_HEADER = "X-Themis-Shard"
 _NOT_FOUND = frozenset({404})
 
 

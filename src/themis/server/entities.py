@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field as field_of
 from functools import partial
 from typing import Any, cast
 from urllib.parse import quote
@@ -15,12 +17,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
+from themis._core.protocol import SHARD_HEADER
 from themis.server import peers, shard_parts
 from themis.server.documents import parse_blob
-from themis.server.errors import BadRequest, NotFound, ServerError
+from themis.server.errors import BadRequest, NotFound, ServerError, Unavailable
 from themis.server.http import PEER_HEADER, field, json_response, read_object
 from themis.server.keys import DocKey, parse_key, storage_keys, table_storage_keys
-from themis.server.state import node_of
+from themis.server.state import NodeState, node_of
 from themis.server.storage_ops import ReadView
 from themis.server.transaction_routes import transaction_of
 
@@ -126,6 +129,8 @@ async def batch_get(request: Request) -> Response:
         blobs = [None if i in invalid else next(found) for i in range(len(names))]
     if transaction_of(request) is not None:
         await _read_foreign(request, _wire_keys(table, names), blobs, invalid)
+    elif _passes_on(request):
+        await _read_at_owners(request, _wire_keys(table, names), blobs, invalid)
     documents = body.get("documents") is True
     if body.get("positional") is True:
         return json_response(_by_position(blobs, invalid, documents=documents))
@@ -237,12 +242,31 @@ async def batch_put(request: Request) -> Response:
             valid.append((key, next(stored_keys), _item_blob(items[position], key)))
         except ServerError as exc:
             failed[position] = (key, exc.message)
+    elsewhere = _owned_elsewhere(request, [key for key, _, _ in valid])
+    moved = Outcomes()
+    if elsewhere:
+        parts = {
+            shard_id: (
+                [valid[p][0] for p in positions],
+                {
+                    "items": [
+                        {"key": valid[p][0], "blob": valid[p][2].decode()}
+                        for p in positions
+                    ]
+                },
+            )
+            for shard_id, positions in elsewhere.items()
+        }
+        moved = await _at_owners(request, "/batch/put", parts)
+        taken = {p for positions in elsewhere.values() for p in positions}
+        valid = [item for p, item in enumerate(valid) if p not in taken]
     if valid:
         await _write_stored(request, valid)
     return json_response(
         {
-            "succeeded": [key for key, _, _ in valid],
-            "failed": dict(failed[position] for position in sorted(failed)),
+            "succeeded": [key for key, _, _ in valid] + moved.succeeded,
+            "failed": dict(failed[position] for position in sorted(failed))
+            | moved.failed,
         }
     )
 
@@ -256,11 +280,147 @@ async def batch_delete(request: Request) -> Response:
             valid.append(parse_key(raw))
         except ServerError as exc:
             failed[raw] = exc.message
+    elsewhere = _owned_elsewhere(request, [key.wire for key in valid])
+    moved = Outcomes()
+    if elsewhere:
+        parts = {}
+        for shard_id, positions in elsewhere.items():
+            keys = [valid[p].wire for p in positions]
+            parts[shard_id] = (keys, {"keys": keys})
+        moved = await _at_owners(request, "/batch/delete", parts)
+        taken = {p for positions in elsewhere.values() for p in positions}
+        valid = [key for p, key in enumerate(valid) if p not in taken]
     existed = await delete_documents(request, valid) if valid else []
     succeeded = [key.wire for key, was in zip(valid, existed, strict=True) if was]
     missing = [key.wire for key, was in zip(valid, existed, strict=True) if not was]
-    body = {"succeeded": succeeded, "missing": missing, "failed": failed}
+    body = {
+        "succeeded": succeeded + moved.succeeded,
+        "missing": missing + moved.missing,
+        "failed": failed | moved.failed,
+    }
     return json_response(body)
+
+
+# --- keys of other shards, outside transactions -----------------------------------
+
+
+@dataclass
+class Outcomes:
+    """What the shards owning some of a batch's keys answered for them."""
+
+    succeeded: list[str] = field_of(default_factory=list)
+    missing: list[str] = field_of(default_factory=list)
+    failed: dict[str, str] = field_of(default_factory=dict)
+
+
+def _passes_on(request: Request) -> bool:
+    """Whether this node must pass on the keys of a batch that other shards own:
+    outside transactions, on a cluster, for a client that did not route them here
+    (the SDK names the shard it routed a batch to; shards ask for their own keys).
+    """
+    if transaction_of(request) is not None or PEER_HEADER in request.headers:
+        return False
+    node = node_of(request)
+    return request.headers.get(SHARD_HEADER) != node.shard_id and len(node.peers()) > 1
+
+
+def _owned_elsewhere(
+    request: Request, wire_keys: Sequence[str]
+) -> dict[str, list[int]]:
+    """The positions of the keys other shards own, by shard, when this node must
+    pass them on (see `_passes_on`)."""
+    if not _passes_on(request):
+        return {}
+    by_shard: dict[str, list[int]] = {}
+    owners = shard_parts.foreign_owners(node_of(request), wire_keys)
+    for position, shard_id in owners.items():
+        by_shard.setdefault(shard_id, []).append(position)
+    return by_shard
+
+
+async def _at_owners(
+    request: Request, path: str, parts: dict[str, tuple[list[str], dict[str, Any]]]
+) -> Outcomes:
+    """Sends each owning shard its part of a batch write and gathers the answers.
+
+    Args:
+        parts: By shard id, the wire keys of its part and the body to send it.
+
+    A shard that does not answer fails only its own keys, as a batch does.
+    """
+    node = node_of(request)
+    urls = dict(node.peers())
+
+    def ask(
+        shard_id: str, part: tuple[list[str], dict[str, Any]]
+    ) -> dict[str, Any] | ServerError:
+        try:
+            return _answered(node, shard_id, urls[shard_id] + path, part[1])
+        except ServerError as exc:
+            return exc
+
+    answers = await anyio.to_thread.run_sync(shard_parts.each_part, node, parts, ask)
+    outcomes = Outcomes()
+    for (keys, _), answer in zip(parts.values(), answers, strict=True):
+        if isinstance(answer, ServerError):
+            outcomes.failed.update(dict.fromkeys(keys, answer.message))
+            continue
+        outcomes.succeeded += _strings_in(answer, "succeeded")
+        outcomes.missing += _strings_in(answer, "missing")
+        reported = answer.get("failed") or {}
+        outcomes.failed.update((str(k), str(v)) for k, v in reported.items())
+    return outcomes
+
+
+def _strings_in(answer: dict[str, Any], name: str) -> list[str]:
+    return [item for item in answer.get(name) or () if isinstance(item, str)]
+
+
+async def _read_at_owners(
+    request: Request,
+    wire_keys: Sequence[str],
+    blobs: list[bytes | None],
+    invalid: Mapping[int, str],
+) -> None:
+    """Fills in what the owning shards hold for keys this node does not own."""
+    elsewhere = _owned_elsewhere(request, wire_keys)
+    if not elsewhere:
+        return
+    node = node_of(request)
+    urls = dict(node.peers())
+
+    def read(shard_id: str, positions: list[int]) -> list[Any]:
+        wanted = [p for p in positions if p not in invalid]
+        body = {"keys": [wire_keys[p] for p in wanted], "positional": True}
+        texts = _answered(node, shard_id, urls[shard_id] + "/batch/get", body).get(
+            "documents"
+        )
+        if not isinstance(texts, list) or len(texts) != len(wanted):
+            raise Unavailable(
+                f"shard {shard_id!r} answered a read of {len(wanted)} keys with "
+                "something else"
+            )
+        return list(zip(wanted, texts, strict=True))
+
+    answers = await anyio.to_thread.run_sync(
+        shard_parts.each_part, node, elsewhere, read
+    )
+    for pairs in answers:
+        for position, text in pairs:
+            blobs[position] = None if text is None else str(text).encode()
+
+
+def _answered(
+    node: NodeState, shard_id: str, url: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    response = peers.post(node, shard_id, url, body, purpose="for the keys it owns")
+    answer = peers.answer_of(response)
+    if response.status_code != 200 or not answer:
+        raise Unavailable(
+            f"shard {shard_id!r} refused the keys it owns with "
+            f"{response.status_code}: {answer.get('message', response.text[:200])}"
+        )
+    return answer
 
 
 @contextmanager
