@@ -22,6 +22,7 @@ import orjson
 
 from benchmarks._common import best_of, percentiles, report
 from themis import ThemisClient, _json, _routing
+from themis._core.protocol import SHARD_HEADER
 from themis.server.keys import parse_key
 from themis.server.launcher import LocalCluster
 from themis.server.storage import Storage
@@ -112,7 +113,8 @@ class _BareTransport:
     """Pre-built batch bodies posted with httpx on one thread per shard.
 
     Decoded with orjson and nothing else: no client can read the keys faster over
-    the same HTTP stack.
+    the same HTTP stack. Each request names the shard its keys were routed to, as
+    the SDK's do, so the node does not route them again.
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class _BareTransport:
         self._http, self._pool = http, pool
         self._bodies = [
             (
+                shard_id,
                 f"{shards[shard_id].url}/batch/get",
                 orjson.dumps(
                     {
@@ -143,9 +146,9 @@ class _BareTransport:
         assert sum(map(len, answers)) == KEYS, "bare transport lost keys"
         return answers
 
-    def _fetch(self, target: tuple[str, bytes]) -> list[Any]:
-        url, body = target
-        answer = self._http.post(url, content=body)
+    def _fetch(self, target: tuple[str, str, bytes]) -> list[Any]:
+        shard_id, url, body = target
+        answer = self._http.post(url, content=body, headers={SHARD_HEADER: shard_id})
         documents: list[Any] = orjson.loads(answer.content)["documents"]
         return documents
 
