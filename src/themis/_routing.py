@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from hashlib import blake2b
 from typing import Any
 
 from themis._keys import URN_PREFIX, urn_from_wire_key
 
-__all__ = ["SLOTS", "Router", "owner", "router", "routing_key", "score", "slot"]
+__all__ = [
+    "SLOTS",
+    "Router",
+    "owner",
+    "owners_of",
+    "route_prefix",
+    "router",
+    "routing_key",
+    "score",
+    "slot",
+]
 
 SLOTS = 16384
 _SLOT_MASK = SLOTS - 1
@@ -75,6 +85,16 @@ class Router:
             return self.shard_ids[0]
         return self.shard_ids[self._slots[slot(key)]]
 
+    def owners(self, keys: Sequence[str], prefix: str = "") -> list[str]:
+        """Returns the id of the shard owning each routing key ``prefix + key``."""
+        table = self._slots
+        if table is None:
+            return [self.shard_ids[0]] * len(keys)
+        ids = self.shard_ids
+        start = zlib.crc32(prefix.encode())
+        crc32 = zlib.crc32
+        return [ids[table[crc32(key.encode(), start) & _SLOT_MASK]] for key in keys]
+
     def group(self, keys: Sequence[str], prefix: str = "") -> list[list[str]]:
         """Returns, for each shard in :attr:`shard_ids` order, the keys it owns.
 
@@ -93,6 +113,35 @@ class Router:
         for key in keys:
             appends[table[crc32(key.encode(), start) & _SLOT_MASK]](key)
         return groups
+
+
+def route_prefix(table: str) -> str:
+    """What precedes the pk in the routing key of a non-empty pk of ``table``.
+
+    The URN's head for ``model.namespace.collection`` tables, the table and its
+    colon for any other: ``route_prefix(table) + pk == routing_key(f"{table}:{pk}")``
+    for every pk that is not empty.
+    """
+    head = urn_from_wire_key(table + ":_")
+    return table + ":" if head is None else head[:-1]
+
+
+def owners_of(router: Router, wire_keys: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """``(position, owning shard id)`` of each ``table:pk`` key, in order.
+
+    Keys of one table are routed together, hashing their table's prefix once.
+    """
+    by_table: dict[str, list[int]] = {}
+    for position, key in enumerate(wire_keys):
+        table, _, pk = key.partition(":")
+        if pk:
+            by_table.setdefault(table, []).append(position)
+        else:
+            yield position, router.owner(routing_key(key))
+    for table, positions in by_table.items():
+        pks = [wire_keys[p].partition(":")[2] for p in positions]
+        owners = router.owners(pks, route_prefix(table))
+        yield from zip(positions, owners, strict=True)
 
 
 def _slot_table(shard_ids: tuple[str, ...]) -> bytes | list[int]:

@@ -3,7 +3,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from themis import _routing
 from themis._routing import SLOTS, Router, owner, routing_key, slot
 
 
@@ -70,3 +73,22 @@ def test_group_agrees_with_owner() -> None:
 
 def test_group_on_one_shard_keeps_every_key() -> None:
     assert Router(["only"]).group(["a", "b", "c"]) == [["a", "b", "c"]]
+
+
+_tables = st.sampled_from(
+    ["relational.default.users", "graph.ns.edges", "plain", "a.b", "x.y.z.w"]
+)
+_pks = st.text(alphabet="ab:._-1", max_size=6)
+
+
+@given(st.lists(st.tuples(_tables, _pks), max_size=40), st.integers(1, 5))
+def test_keys_routed_by_table_go_where_each_key_alone_goes(
+    keys: list[tuple[str, str]], shards: int
+) -> None:
+    router = _routing.router([f"shard-{n}" for n in range(shards)])
+    wire = [f"{table}:{pk}" for table, pk in keys]
+    together = dict(_routing.owners_of(router, wire))
+    assert together == {
+        position: router.owner(_routing.routing_key(key))
+        for position, key in enumerate(wire)
+    }

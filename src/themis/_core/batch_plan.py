@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from themis import _keys
+from themis import _keys, _routing
 from themis._core.topology import Topology
 
 __all__ = ["BatchKeys", "BatchLimits", "BodySize", "Chunk", "Outcomes", "plan"]
@@ -59,8 +59,7 @@ class BatchKeys:
     @property
     def route_prefix(self) -> str:
         """What precedes a uuid in its routing key: the URN's head, or the table."""
-        head = _keys.urn_from_wire_key(self.table + ":_")
-        return self.table + ":" if head is None else head[:-1]
+        return _routing.route_prefix(self.table)
 
     def wire(self, uuid: str) -> str:
         """The wire key of one uuid."""

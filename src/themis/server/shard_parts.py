@@ -60,14 +60,16 @@ def foreign_owners(
     if len(shard_ids) < 2:
         return {}
     router = _routing.router(shard_ids)
-    owners: dict[int, str] = {}
-    for position, key in enumerate(wire_keys):
-        if position in skip:
-            continue
-        owner = router.owner(_routing.routing_key(key))
-        if owner != node.shard_id:
-            owners[position] = owner
-    return owners
+    if skip:
+        positions = [p for p in range(len(wire_keys)) if p not in skip]
+        kept = [wire_keys[p] for p in positions]
+    else:
+        positions, kept = list(range(len(wire_keys))), list(wire_keys)
+    return {
+        positions[index]: owner
+        for index, owner in _routing.owners_of(router, kept)
+        if owner != node.shard_id
+    }
 
 
 def read(
