@@ -20,14 +20,15 @@ from themis import _json
 from themis._core.protocol import SHARD_HEADER
 from themis.server import peers, shard_parts
 from themis.server.documents import parse_blob
-from themis.server.errors import BadRequest, NotFound, ServerError, Unavailable
+from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import PEER_HEADER, field, json_response, read_object
 from themis.server.keys import DocKey, parse_key, storage_keys, table_storage_keys
-from themis.server.state import NodeState, node_of
+from themis.server.state import node_of
 from themis.server.storage_ops import ReadView
 from themis.server.transaction_routes import transaction_of
 
 MAX_BATCH_KEYS = 10_000
+_OWN_KEYS = "the keys it owns"
 
 
 async def get_entity(request: Request) -> Response:
@@ -355,7 +356,9 @@ async def _at_owners(
         shard_id: str, part: tuple[list[str], dict[str, Any]]
     ) -> dict[str, Any] | ServerError:
         try:
-            return _answered(node, shard_id, urls[shard_id] + path, part[1])
+            return peers.ask(
+                node, shard_id, urls[shard_id] + path, part[1], purpose=_OWN_KEYS
+            )
         except ServerError as exc:
             return exc
 
@@ -391,15 +394,9 @@ async def _read_at_owners(
 
     def read(shard_id: str, positions: list[int]) -> list[Any]:
         wanted = [p for p in positions if p not in invalid]
-        body = {"keys": [wire_keys[p] for p in wanted], "positional": True}
-        texts = _answered(node, shard_id, urls[shard_id] + "/batch/get", body).get(
-            "documents"
-        )
-        if not isinstance(texts, list) or len(texts) != len(wanted):
-            raise Unavailable(
-                f"shard {shard_id!r} answered a read of {len(wanted)} keys with "
-                "something else"
-            )
+        keys = [wire_keys[p] for p in wanted]
+        url = urls[shard_id]
+        texts = peers.stored_texts(node, shard_id, url, keys, purpose=_OWN_KEYS)
         return list(zip(wanted, texts, strict=True))
 
     answers = await anyio.to_thread.run_sync(
@@ -407,20 +404,7 @@ async def _read_at_owners(
     )
     for pairs in answers:
         for position, text in pairs:
-            blobs[position] = None if text is None else str(text).encode()
-
-
-def _answered(
-    node: NodeState, shard_id: str, url: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    response = peers.post(node, shard_id, url, body, purpose="for the keys it owns")
-    answer = peers.answer_of(response)
-    if response.status_code != 200 or not answer:
-        raise Unavailable(
-            f"shard {shard_id!r} refused the keys it owns with "
-            f"{response.status_code}: {answer.get('message', response.text[:200])}"
-        )
-    return answer
+            blobs[position] = text
 
 
 @contextmanager

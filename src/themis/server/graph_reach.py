@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from themis.server import peers, shard_parts
 from themis.server.documents import decode_document
-from themis.server.errors import ServerError, Unavailable
+from themis.server.errors import ServerError
 from themis.server.graph import Adjacent, EdgeFilter, adjacent, read_document
 from themis.server.keys import DocKey, parse_key
 from themis.server.state import NodeState
@@ -26,6 +26,7 @@ __all__ = ["MAX_NEIGHBOR_VERTICES", "ClusterReach", "GraphReach", "LocalReach"]
 
 #: The most vertices one ``/graph/neighbors`` request may name.
 MAX_NEIGHBOR_VERTICES = 10_000
+_PART = "its part of a graph search"
 # Documents read from the shards per round, well below a batch's 10,000 keys.
 _DOCUMENTS_PER_REQUEST = 5000
 
@@ -141,15 +142,9 @@ class ClusterReach:
             by_shard.setdefault(owner, []).append(position)
 
         def read_shard(shard_id: str, positions: list[int]) -> list[bytes | None]:
-            body = {"keys": [wires[p] for p in positions], "positional": True}
-            url = self._peers[shard_id] + "/batch/get"
-            texts = _post(self._node, shard_id, url, body).get("documents")
-            if not isinstance(texts, list) or len(texts) != len(positions):
-                raise Unavailable(
-                    f"shard {shard_id!r} answered a read of {len(positions)} "
-                    "documents with something else"
-                )
-            return [None if text is None else str(text).encode() for text in texts]
+            keys = [wires[p] for p in positions]
+            url = self._peers[shard_id]
+            return peers.stored_texts(self._node, shard_id, url, keys, purpose=_PART)
 
         found: dict[int, bytes | None] = {}
         answers = shard_parts.each_part(self._node, by_shard, read_shard)
@@ -163,7 +158,9 @@ class ClusterReach:
             return shard_parts.ask_parts(self._node, self._txn, path, body)
         answers = peers.each_other(
             self._node,
-            lambda shard_id, url: _post(self._node, shard_id, url + path, body),
+            lambda shard_id, url: peers.ask(
+                self._node, shard_id, url + path, body, purpose=_PART
+            ),
         )
         return list(answers.values())
 
@@ -173,16 +170,3 @@ def _key_of(doc_id: str) -> DocKey | None:
         return parse_key(doc_id)
     except ServerError:
         return None
-
-
-def _post(node: NodeState, shard_id: str, url: str, body: Any) -> dict[str, Any]:
-    response = peers.post(
-        node, shard_id, url, body, purpose="its part of a graph search"
-    )
-    answer = peers.answer_of(response)
-    if response.status_code != 200 or not answer:
-        raise Unavailable(
-            f"shard {shard_id!r} refused its part of a graph search with "
-            f"{response.status_code}: {answer.get('message', response.text[:200])}"
-        )
-    return answer

@@ -28,11 +28,13 @@ from themis.server.state import NodeState, node_of
 __all__ = [
     "Outcome",
     "answer_of",
+    "ask",
     "each_other",
     "on_others",
     "others",
     "post",
     "send",
+    "stored_texts",
     "undo_on",
     "whole_cluster",
 ]
@@ -74,6 +76,44 @@ def post(
         Unavailable: the shard did not answer.
     """
     return send(node, shard_id, "POST", url, body, purpose=purpose)
+
+
+def ask(
+    node: NodeState, shard_id: str, url: str, body: Any, *, purpose: str
+) -> dict[str, Any]:
+    """Posts ``body`` to another shard and returns the JSON object it answers.
+
+    Raises:
+        Unavailable: the shard did not answer, or not with 200 and an object.
+    """
+    response = post(node, shard_id, url, body, purpose=purpose)
+    answer = answer_of(response)
+    if response.status_code != 200 or not answer:
+        raise Unavailable(
+            f"shard {shard_id!r} refused {purpose} with {response.status_code}: "
+            f"{answer.get('message', response.text[:200])}"
+        )
+    return answer
+
+
+def stored_texts(
+    node: NodeState, shard_id: str, url: str, keys: list[str], *, purpose: str
+) -> list[bytes | None]:
+    """The stored texts of keys another shard owns, in order; ``None`` where it has
+    no document (``url`` is the shard's base URL).
+
+    Raises:
+        Unavailable: the shard did not answer, or not one text per key.
+    """
+    body = {"keys": keys, "positional": True}
+    texts = ask(node, shard_id, url + "/batch/get", body, purpose=purpose)
+    found = texts.get("documents")
+    if not isinstance(found, list) or len(found) != len(keys):
+        raise Unavailable(
+            f"shard {shard_id!r} answered a read of {len(keys)} keys with "
+            "something else"
+        )
+    return [None if text is None else str(text).encode() for text in found]
 
 
 def send(
