@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from dataclasses import field as field_of
-from functools import partial
 from typing import Any, cast
-from urllib.parse import quote
 
 import anyio.to_thread
 import orjson
@@ -17,23 +13,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
-from themis._core.protocol import SHARD_HEADER
-from themis.server import peers, shard_parts
+from themis.server import owners, shard_parts
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
-from themis.server.http import PEER_HEADER, field, json_response, read_object
+from themis.server.http import field, json_response, read_object
 from themis.server.keys import DocKey, parse_key, storage_keys, table_storage_keys
 from themis.server.state import node_of
 from themis.server.storage_ops import ReadView
 from themis.server.transaction_routes import transaction_of
 
 MAX_BATCH_KEYS = 10_000
-_OWN_KEYS = "the keys it owns"
 
 
 async def get_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
-    forwarded = await _at_owner(request, key, "GET")
+    forwarded = await owners.at_owner(request, key, "GET")
     if forwarded is not None:
         return forwarded
     (blob,) = await read_stored(request, [key])
@@ -55,7 +49,7 @@ async def post_entity(request: Request) -> Response:
 
 async def delete_entity(request: Request) -> Response:
     key = parse_key(request.path_params["key"])
-    forwarded = await _at_owner(request, key, "DELETE")
+    forwarded = await owners.at_owner(request, key, "DELETE")
     if forwarded is not None:
         return forwarded
     (existed,) = await delete_documents(request, [key])
@@ -73,46 +67,12 @@ async def _store(request: Request, raw_key: Any, body: dict[str, Any]) -> Respon
     if "blob" not in body:
         raise BadRequest(f"missing required field 'blob' for {key.wire!r}")
     blob = parse_blob(body["blob"], key.wire)
-    forwarded = await _at_owner(request, key, "PUT", {"blob": body["blob"]})
+    forwarded = await owners.at_owner(request, key, "PUT", {"blob": body["blob"]})
     if forwarded is not None:
         return forwarded
     await write_documents(request, [(key, blob)])
     return json_response(
         {"success": True, "key": key.wire, "blob_size": len(blob)}, status_code=201
-    )
-
-
-async def _at_owner(
-    request: Request, key: DocKey, method: str, body: dict[str, Any] | None = None
-) -> Response | None:
-    """The answer of the shard that owns ``key``, when it is not this one.
-
-    On a cluster a key lives on the shard its hash names; a client that sends it to
-    another node (one that does not route, as the SDK does) is served by the owner
-    through this node, so that it lands where every reader looks. Inside a
-    transaction the transaction's parts do this instead; requests from other
-    shards are always for this one.
-    """
-    if PEER_HEADER in request.headers or transaction_of(request) is not None:
-        return None
-    node = node_of(request)
-    owners = shard_parts.foreign_owners(node, [key.wire])
-    if not owners:
-        return None
-    shard_id = owners[0]
-    url = dict(node.peers())[shard_id] + "/entities/" + quote(key.wire, safe=":")
-    answer = await anyio.to_thread.run_sync(
-        partial(peers.send, purpose=f"for {key.wire!r}, which it owns"),
-        node,
-        shard_id,
-        method,
-        url,
-        body,
-    )
-    return Response(
-        answer.content,
-        status_code=answer.status_code,
-        media_type="application/json",
     )
 
 
@@ -130,8 +90,8 @@ async def batch_get(request: Request) -> Response:
         blobs = [None if i in invalid else next(found) for i in range(len(names))]
     if transaction_of(request) is not None:
         await _read_foreign(request, _wire_keys(table, names), blobs, invalid)
-    elif _passes_on(request):
-        await _read_at_owners(request, _wire_keys(table, names), blobs, invalid)
+    elif owners.passes_on(request):
+        await owners.read_at_owners(request, _wire_keys(table, names), blobs, invalid)
     documents = body.get("documents") is True
     if body.get("positional") is True:
         return json_response(_by_position(blobs, invalid, documents=documents))
@@ -243,8 +203,8 @@ async def batch_put(request: Request) -> Response:
             valid.append((key, next(stored_keys), _item_blob(items[position], key)))
         except ServerError as exc:
             failed[position] = (key, exc.message)
-    elsewhere = _owned_elsewhere(request, [key for key, _, _ in valid])
-    moved = Outcomes()
+    elsewhere = owners.owned_elsewhere(request, [key for key, _, _ in valid])
+    moved = owners.Outcomes()
     if elsewhere:
         parts = {
             shard_id: (
@@ -258,7 +218,7 @@ async def batch_put(request: Request) -> Response:
             )
             for shard_id, positions in elsewhere.items()
         }
-        moved = await _at_owners(request, "/batch/put", parts)
+        moved = await owners.at_owners(request, "/batch/put", parts)
         taken = {p for positions in elsewhere.values() for p in positions}
         valid = [item for p, item in enumerate(valid) if p not in taken]
     if valid:
@@ -281,14 +241,14 @@ async def batch_delete(request: Request) -> Response:
             valid.append(parse_key(raw))
         except ServerError as exc:
             failed[raw] = exc.message
-    elsewhere = _owned_elsewhere(request, [key.wire for key in valid])
-    moved = Outcomes()
+    elsewhere = owners.owned_elsewhere(request, [key.wire for key in valid])
+    moved = owners.Outcomes()
     if elsewhere:
         parts = {}
         for shard_id, positions in elsewhere.items():
             keys = [valid[p].wire for p in positions]
             parts[shard_id] = (keys, {"keys": keys})
-        moved = await _at_owners(request, "/batch/delete", parts)
+        moved = await owners.at_owners(request, "/batch/delete", parts)
         taken = {p for positions in elsewhere.values() for p in positions}
         valid = [key for p, key in enumerate(valid) if p not in taken]
     existed = await delete_documents(request, valid) if valid else []
@@ -300,111 +260,6 @@ async def batch_delete(request: Request) -> Response:
         "failed": failed | moved.failed,
     }
     return json_response(body)
-
-
-# --- keys of other shards, outside transactions -----------------------------------
-
-
-@dataclass
-class Outcomes:
-    """What the shards owning some of a batch's keys answered for them."""
-
-    succeeded: list[str] = field_of(default_factory=list)
-    missing: list[str] = field_of(default_factory=list)
-    failed: dict[str, str] = field_of(default_factory=dict)
-
-
-def _passes_on(request: Request) -> bool:
-    """Whether this node must pass on the keys of a batch that other shards own:
-    outside transactions, on a cluster, for a client that did not route them here
-    (the SDK names the shard it routed a batch to; shards ask for their own keys).
-    """
-    if transaction_of(request) is not None or PEER_HEADER in request.headers:
-        return False
-    node = node_of(request)
-    return request.headers.get(SHARD_HEADER) != node.shard_id and len(node.peers()) > 1
-
-
-def _owned_elsewhere(
-    request: Request, wire_keys: Sequence[str]
-) -> dict[str, list[int]]:
-    """The positions of the keys other shards own, by shard, when this node must
-    pass them on (see `_passes_on`)."""
-    if not _passes_on(request):
-        return {}
-    by_shard: dict[str, list[int]] = {}
-    owners = shard_parts.foreign_owners(node_of(request), wire_keys)
-    for position, shard_id in owners.items():
-        by_shard.setdefault(shard_id, []).append(position)
-    return by_shard
-
-
-async def _at_owners(
-    request: Request, path: str, parts: dict[str, tuple[list[str], dict[str, Any]]]
-) -> Outcomes:
-    """Sends each owning shard its part of a batch write and gathers the answers.
-
-    Args:
-        parts: By shard id, the wire keys of its part and the body to send it.
-
-    A shard that does not answer fails only its own keys, as a batch does.
-    """
-    node = node_of(request)
-    urls = dict(node.peers())
-
-    def ask(
-        shard_id: str, part: tuple[list[str], dict[str, Any]]
-    ) -> dict[str, Any] | ServerError:
-        try:
-            return peers.ask(
-                node, shard_id, urls[shard_id] + path, part[1], purpose=_OWN_KEYS
-            )
-        except ServerError as exc:
-            return exc
-
-    answers = await anyio.to_thread.run_sync(shard_parts.each_part, node, parts, ask)
-    outcomes = Outcomes()
-    for (keys, _), answer in zip(parts.values(), answers, strict=True):
-        if isinstance(answer, ServerError):
-            outcomes.failed.update(dict.fromkeys(keys, answer.message))
-            continue
-        outcomes.succeeded += _strings_in(answer, "succeeded")
-        outcomes.missing += _strings_in(answer, "missing")
-        reported = answer.get("failed") or {}
-        outcomes.failed.update((str(k), str(v)) for k, v in reported.items())
-    return outcomes
-
-
-def _strings_in(answer: dict[str, Any], name: str) -> list[str]:
-    return [item for item in answer.get(name) or () if isinstance(item, str)]
-
-
-async def _read_at_owners(
-    request: Request,
-    wire_keys: Sequence[str],
-    blobs: list[bytes | None],
-    invalid: Mapping[int, str],
-) -> None:
-    """Fills in what the owning shards hold for keys this node does not own."""
-    elsewhere = _owned_elsewhere(request, wire_keys)
-    if not elsewhere:
-        return
-    node = node_of(request)
-    urls = dict(node.peers())
-
-    def read(shard_id: str, positions: list[int]) -> list[Any]:
-        wanted = [p for p in positions if p not in invalid]
-        keys = [wire_keys[p] for p in wanted]
-        url = urls[shard_id]
-        texts = peers.stored_texts(node, shard_id, url, keys, purpose=_OWN_KEYS)
-        return list(zip(wanted, texts, strict=True))
-
-    answers = await anyio.to_thread.run_sync(
-        shard_parts.each_part, node, elsewhere, read
-    )
-    for pairs in answers:
-        for position, text in pairs:
-            blobs[position] = text
 
 
 @contextmanager
