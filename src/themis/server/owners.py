@@ -88,13 +88,15 @@ def passes_on(request: Request) -> bool:
     return request.headers.get(SHARD_HEADER) != node.shard_id and len(node.peers()) > 1
 
 
-def owned_elsewhere(request: Request, wire_keys: Sequence[str]) -> dict[str, list[int]]:
+def owned_elsewhere(
+    request: Request, wire_keys: Sequence[str], skip: Mapping[int, Any] = {}
+) -> dict[str, list[int]]:
     """The positions of the keys other shards own, by shard, when this node must
     pass them on (see `passes_on`)."""
     if not passes_on(request):
         return {}
     by_shard: dict[str, list[int]] = {}
-    owners = shard_parts.foreign_owners(node_of(request), wire_keys)
+    owners = shard_parts.foreign_owners(node_of(request), wire_keys, skip)
     for position, shard_id in owners.items():
         by_shard.setdefault(shard_id, []).append(position)
     return by_shard
@@ -147,18 +149,17 @@ async def read_at_owners(
     invalid: Mapping[int, str],
 ) -> None:
     """Fills in what the owning shards hold for keys this node does not own."""
-    elsewhere = owned_elsewhere(request, wire_keys)
+    elsewhere = owned_elsewhere(request, wire_keys, invalid)
     if not elsewhere:
         return
     node = node_of(request)
     urls = dict(node.peers())
 
     def read(shard_id: str, positions: list[int]) -> list[Any]:
-        wanted = [p for p in positions if p not in invalid]
-        keys = [wire_keys[p] for p in wanted]
+        keys = [wire_keys[p] for p in positions]
         url = urls[shard_id]
         texts = peers.stored_texts(node, shard_id, url, keys, purpose=_OWN_KEYS)
-        return list(zip(wanted, texts, strict=True))
+        return list(zip(positions, texts, strict=True))
 
     answers = await anyio.to_thread.run_sync(
         shard_parts.each_part, node, elsewhere, read
