@@ -17,6 +17,7 @@ from themis.server.errors import Conflict
 from themis.server.indexes import (
     IndexCatalog,
     IndexDefinition,
+    count_index,
     encode_value,
     scan_index,
 )
@@ -89,6 +90,12 @@ def test_index_is_backfilled_and_maintained(
     assert _keys(storage, (12, True), (45, False)) == ["a"]
     assert _keys(storage, None, None, descending=True) == ["c", "a", "d"]
     assert _keys(storage, (13, True), None, descending=True) == ["c"]
+    assert _keys(storage, None, (45, False), descending=True) == ["a", "d"]
+    assert _keys(storage, (12, True), (30, True), descending=True) == ["a"]
+    with storage.snapshot() as view:
+        counts = [count_index(view, AGE, None, None, cap) for cap in (0, 2, 10)]
+        assert counts == [0, 2, 3]
+        assert count_index(view, AGE, (12, False), None, 10) == 1
 
 
 def test_index_definitions_survive_reopen(tmp_path: Path) -> None:

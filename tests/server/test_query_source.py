@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from themis import _json
 from themis.aql import Bound, compile_query
 from themis.server.indexes import IndexDefinition, IndexKind
 from themis.server.keys import parse_key
@@ -111,3 +112,41 @@ def test_broad_equality_gives_way_to_ordered_reads_with_equal_results(
     assert (broad, narrow) == (1000, 0)
     assert _query(node, text) == plain
     assert len(plain) == 12
+
+
+def test_ordered_index_reads_decode_only_documents_holding_the_needle(
+    node: NodeState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [
+        (
+            parse_key(f"items:{i:05}").storage(),
+            f'{{"cat": "c{i % 5}", "score": {i}}}'.encode(),
+        )
+        for i in range(5000)
+    ]
+    # Spelled with escapes, this document's text lacks the needle "c1".
+    escaped = b'{"cat": "\\u0063\\u0031", "score": 8e9}'
+    items.append((parse_key("items:esc").storage(), escaped))
+    items.append((parse_key("items:top").storage(), b'{"cat": "c1", "score": 9e9}'))
+    asyncio.run(node.documents.put_many(items))
+    text = "FOR d IN items FILTER d.cat == 'c1' SORT d.score DESC LIMIT 4 RETURN d._key"
+    plain = _query(node, text)
+    kinds: tuple[tuple[str, IndexKind], ...] = (("cat", "hash"), ("score", "range"))
+    for column, kind in kinds:
+        definition = IndexDefinition("default", "items", (column,), kind)
+        asyncio.run(node.catalog.create(definition))
+    decoded: list[Any] = []
+    loads = _json.loads
+
+    def counted(blob: bytes) -> Any:
+        decoded.append(loads(blob))
+        return decoded[-1]
+
+    monkeypatch.setattr(_json, "loads", counted)
+
+    assert _query(node, text) == plain == ["top", "esc", "04996", "04991"]
+    # The score index is read from the top down over 17 documents. Only those
+    # whose text holds "c1" or an escape are decoded: the four rows, and the next
+    # one, read to see that no row ties with the last.
+    assert len(decoded) == 5
+    assert all(doc.get("cat") == "c1" for doc in decoded)

@@ -140,31 +140,43 @@ class CollectionScan:
     def _documents(
         self, name: str, choice: Choice, frame: Frame, ctx: Context
     ) -> Iterator[dict[str, Any]]:
+        # Sources that can skip documents by their text offer the *_containing
+        # forms of scan and index_scan (see SnapshotSource).
+        needles = self._needles(choice, frame, ctx)
+        docs: Iterator[dict[str, Any]]
         if choice.field is None:
-            return self._full_scan(name, frame, ctx)
+            scan_containing = getattr(ctx.source, "scan_containing", None)
+            if needles and scan_containing is not None:
+                docs = scan_containing(name, needles)
+            else:
+                docs = ctx.source.scan(name)
+            return docs
         low, high = _bounds(choice.conditions, frame, ctx)
-        descending = self.sort_hint is not None and self.sort_hint[1]
-        docs = ctx.source.index_scan(
-            name, choice.field, low, high, descending=choice.ordered and descending
-        )
+        descending = choice.ordered and self.sort_hint is not None and self.sort_hint[1]
+        containing = getattr(ctx.source, "index_scan_containing", None)
+        if needles and containing is not None:
+            docs = containing(name, choice.field, low, high, needles, descending)
+        else:
+            docs = ctx.source.index_scan(name, choice.field, low, high, descending)
         if choice.kind == "range" and not choice.ordered:
             # Restore _key order so results never depend on which index exists.
             return iter(sorted(docs, key=lambda doc: str(doc["_key"])))
         return docs
 
-    def _full_scan(
-        self, name: str, frame: Frame, ctx: Context
-    ) -> Iterator[dict[str, Any]]:
-        scan_containing = getattr(ctx.source, "scan_containing", None)
-        if scan_containing is None:
-            return ctx.source.scan(name)
+    def _needles(self, choice: Choice, frame: Frame, ctx: Context) -> list[bytes]:
+        """Bytes the text of every document the FILTERs keep must contain.
+
+        They come from equality conditions the index read does not already meet;
+        a source may skip, undecoded, any document whose text lacks one.
+        """
         values = [
             c.value(frame, ctx)
             for c in self.candidates
-            if c.op == "==" and c.path[0] not in _SYSTEM_ATTRIBUTES
+            if c.op == "=="
+            and c.path[0] not in _SYSTEM_ATTRIBUTES
+            and c not in choice.conditions
         ]
-        needles = [n for n in map(json_needle, values) if n is not None]
-        return scan_containing(name, needles) if needles else ctx.source.scan(name)
+        return [n for n in map(json_needle, values) if n is not None]
 
     def describe(self, ctx: Context) -> dict[str, Any]:
         choice = self.choose(ctx)

@@ -8,6 +8,7 @@ document, so an index never disagrees with the data it covers.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 import threading
@@ -272,6 +273,30 @@ def scan_index(
         high: ``(value, inclusive)`` or None for an open end.
         descending: Read from the high end down.
     """
+    entries = _entries(view, definition, low, high, descending=descending)
+    return map(_doc_key, entries)
+
+
+def count_index(
+    view: ReadView,
+    definition: IndexDefinition,
+    low: tuple[Any, bool] | None,
+    high: tuple[Any, bool] | None,
+    cap: int,
+) -> int:
+    """How many documents' values lie in the range, counting no further than ``cap``."""
+    return sum(1 for _ in itertools.islice(_entries(view, definition, low, high), cap))
+
+
+def _entries(
+    view: ReadView,
+    definition: IndexDefinition,
+    low: tuple[Any, bool] | None,
+    high: tuple[Any, bool] | None,
+    *,
+    descending: bool = False,
+) -> Iterator[bytes]:
+    """The index entries of the range (see :func:`scan_index`), in index order."""
     prefix = definition.ident
     start = (
         prefix
@@ -293,7 +318,7 @@ def scan_index(
             return
         if not descending and end is not None and entry >= end:
             return
-        yield _doc_key(entry)
+        yield entry
 
 
 def _doc_key(entry: bytes) -> bytes:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from themis import _json
 from themis.aql import Bound, GraphDefinition, IndexInfo
 from themis.server.documents import decode_document, has_collection
 from themis.server.errors import ServerError
-from themis.server.indexes import IndexCatalog, IndexDefinition, scan_index
+from themis.server.indexes import (
+    IndexCatalog,
+    IndexDefinition,
+    count_index,
+    scan_index,
+)
 from themis.server.keys import collection_prefix, parse_key
 from themis.server.storage_ops import ReadView
 from themis.server.vector_index import VectorIndex
@@ -97,17 +101,28 @@ class SnapshotSource:
         contain; testing bytes is far cheaper than decoding the document. Texts with
         escapes are always decoded, since an escape can spell a needle differently.
         """
-        ids = _IdMaker(self._namespace, name)
         prefix = collection_prefix(self._namespace, name)
+        stored = self._view.scan("docs", prefix)
+        return self._decoded(name, len(prefix), stored, needles)
+
+    def _decoded(
+        self,
+        name: str,
+        skip: int,
+        stored: Iterable[tuple[bytes, bytes]],
+        needles: Sequence[bytes],
+    ) -> Iterator[dict[str, Any]]:
+        """The documents of ``(storage key, text)`` pairs that hold every needle."""
+        ids = _IdMaker(self._namespace, name)
         first = needles[0] if needles else b""
         rest = needles[1:]
-        for raw, blob in self._view.scan("docs", prefix):
-            # The hot loop of unindexed queries: the cheapest test comes first.
+        for raw, blob in stored:
+            # The hot loop of queries: the cheapest test comes first.
             lacks = first not in blob or (rest and not all(n in blob for n in rest))
             if lacks and b"\\" not in blob:
                 continue
             doc: dict[str, Any] = _json.loads(blob)
-            ids.stamp(doc, raw[len(prefix) :])
+            ids.stamp(doc, raw[skip:])
             yield doc
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
@@ -151,19 +166,33 @@ class SnapshotSource:
         high: Bound | None,
         descending: bool = False,
     ) -> Iterator[dict[str, Any]]:
+        return self.index_scan_containing(name, field, low, high, (), descending)
+
+    def index_scan_containing(
+        self,
+        name: str,
+        field: tuple[str, ...],
+        low: Bound | None,
+        high: Bound | None,
+        needles: Sequence[bytes],
+        descending: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """:meth:`index_scan`, skipping documents whose text lacks a needle.
+
+        An index read in the order of a SORT visits documents that other FILTER
+        conditions reject; the needles let most of them go undecoded, as in
+        :meth:`scan_containing`.
+        """
         definition = self._definition(name, field)
         low_end = None if low is None else (low.value, low.inclusive)
         high_end = None if high is None else (high.value, high.inclusive)
-        ids = _IdMaker(self._namespace, name)
-        skip = len(collection_prefix(self._namespace, name))
-        for raw in scan_index(
+        keys = scan_index(
             self._view, definition, low_end, high_end, descending=descending
-        ):
-            blob = self._view.get("docs", raw)
-            if blob is not None:
-                doc: dict[str, Any] = _json.loads(blob)
-                ids.stamp(doc, raw[skip:])
-                yield doc
+        )
+        get = self._view.get
+        stored = ((raw, blob) for raw in keys if (blob := get("docs", raw)) is not None)
+        skip = len(collection_prefix(self._namespace, name))
+        return self._decoded(name, skip, stored, needles)
 
     def estimate(
         self,
@@ -177,8 +206,7 @@ class SnapshotSource:
         definition = self._definition(name, field)
         low_end = None if low is None else (low.value, low.inclusive)
         high_end = None if high is None else (high.value, high.inclusive)
-        entries = scan_index(self._view, definition, low_end, high_end)
-        return sum(1 for _ in itertools.islice(entries, cap))
+        return count_index(self._view, definition, low_end, high_end, cap)
 
     def serves_nearest(self, name: str, path: tuple[str, ...], metric: str) -> bool:
         """Whether `nearest` can answer for this collection, field and metric."""

@@ -82,14 +82,14 @@ class _TxnView:
         cursor = self._txn.cursor(db=self._dbs[space])
         upper = end if end is not None else prefix + b"\xff" * 8
         positioned = cursor.set_range(upper)
-        moved = cursor.prev() if positioned else cursor.last()
-        while moved:
-            raw = bytes(cursor.key())
-            if not raw.startswith(prefix):
+        if not (cursor.prev() if positioned else cursor.last()):
+            return
+        # Positioned below ``upper``: every key from here down is below ``end`` too.
+        entries = cast("Iterator[tuple[bytes, bytes]]", cursor.iterprev())
+        for key, value in entries:
+            if not key.startswith(prefix):
                 return
-            if end is None or raw < end:
-                yield raw, bytes(cursor.value())
-            moved = cursor.prev()
+            yield key, value
 
     def scan(
         self, space: str, prefix: bytes = b"", *, start: bytes | None = None
