@@ -22,7 +22,7 @@ import orjson
 
 from benchmarks._common import best_of, percentiles, report
 from themis import ThemisClient, _json, _routing
-from themis._core.protocol import SHARD_HEADER
+from themis._core.protocol import SHARD_HEADER, TOPOLOGY_VERSION_HEADER
 from themis.server.keys import parse_key
 from themis.server.launcher import LocalCluster
 from themis.server.storage import Storage
@@ -71,7 +71,8 @@ def _reads(client: ThemisClient, cluster: LocalCluster, uuids: list[str]) -> Non
         for store, (_, group) in zip(stores, owned, strict=True)
     ]
     with httpx.Client() as http, ThreadPoolExecutor(len(owned)) as pool:
-        bare = _BareTransport(http, pool, shards, owned)
+        version = str(cluster.topology()["version"])
+        bare = _BareTransport(http, pool, shards, owned, version)
         readers: dict[str, Callable[[], object]] = {
             "batch_get": lambda: _checked(
                 client.batch_get("relational", "bench", uuids).found
@@ -113,8 +114,9 @@ class _BareTransport:
     """Pre-built batch bodies posted with httpx on one thread per shard.
 
     Decoded with orjson and nothing else: no client can read the keys faster over
-    the same HTTP stack. Each request names the shard its keys were routed to, as
-    the SDK's do, so the node does not route them again.
+    the same HTTP stack. Each request names the shard its keys were routed to and
+    the topology version they were routed by, as the SDK's do, so the node does not
+    route them again.
     """
 
     def __init__(
@@ -123,8 +125,10 @@ class _BareTransport:
         pool: ThreadPoolExecutor,
         shards: dict[str, Any],
         owned: list[tuple[str, list[str]]],
+        version: str,
     ) -> None:
         self._http, self._pool = http, pool
+        self._version = version
         self._bodies = [
             (
                 shard_id,
@@ -148,7 +152,8 @@ class _BareTransport:
 
     def _fetch(self, target: tuple[str, str, bytes]) -> list[Any]:
         shard_id, url, body = target
-        answer = self._http.post(url, content=body, headers={SHARD_HEADER: shard_id})
+        headers = {SHARD_HEADER: shard_id, TOPOLOGY_VERSION_HEADER: self._version}
+        answer = self._http.post(url, content=body, headers=headers)
         documents: list[Any] = orjson.loads(answer.content)["documents"]
         return documents
 

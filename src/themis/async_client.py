@@ -36,7 +36,7 @@ from themis._core.effects import (
 from themis._core.retry import RetryPolicy
 from themis._core.session import Session
 from themis._core.topology import Topology
-from themis._driver import build_request, to_reply
+from themis._driver import build_request, heed_topology, to_reply
 from themis.async_transaction import AsyncTransaction
 from themis.client import DEFAULT_METADATA_ENDPOINT
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
@@ -339,6 +339,7 @@ class AsyncThemisClient:
                     raise
                 delay = policy.backoff(attempt)
             else:
+                heed_topology(self._session, response)
                 status = response.status_code
                 logger.debug("%s %s -> %s", request.method, request.url, status)
                 if not (

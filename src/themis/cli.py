@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from themis.aql import Budget
+from themis.server.errors import ServerError
 from themis.server.http import DEFAULT_MAX_BODY_BYTES
 from themis.server.node import DEFAULT_PORT, HttpServer, NodeConfig, serve
 from themis.server.storage import DEFAULT_MAP_SIZE
@@ -253,6 +254,7 @@ def cluster_up(
 
     from themis.server.launcher import LocalCluster
 
+    _check_same_shards(data, etcd, shards)
     node_args = ["--map-size", str(map_size)]
     if tokens is not None:
         node_args += ["--tokens", str(tokens)]
@@ -274,6 +276,31 @@ def cluster_up(
     err_console.print("cluster stopped")
 
 
+def _check_same_shards(data: Path, etcd: str | None, shards: int) -> None:
+    """Refuses to start a cluster whose data holds other shards than asked for:
+    its documents would sit on shards that no longer own them."""
+    from themis.server import rebalance_driver
+    from themis.server.topology import ConfigError
+
+    path = data / "topology.json"
+    if not path.exists():
+        return
+    try:
+        published = rebalance_driver.read_topology(str(path))
+    except ConfigError:
+        return
+    held = sorted(str(s.get("id")) for s in published["shards"] if isinstance(s, dict))
+    wanted = sorted(f"shard-{i + 1}" for i in range(shards))
+    if held != wanted:
+        source = etcd or str(path)
+        err_console.print(
+            f"[red]the cluster in {data} has shards {held}, not {wanted}.[/red] Start "
+            f"it with its shards, then change them with 'themis cluster rebalance "
+            f"--topology {source} --add ID=URL | --remove ID'"
+        )
+        raise typer.Exit(2)
+
+
 prepared_app = typer.Typer(
     help="Prepared parts of cross-shard commits waiting on a node.",
     no_args_is_help=True,
@@ -284,6 +311,66 @@ _TokenOption = Annotated[
     str | None,
     typer.Option(envvar="THEMIS_TOKEN", help="Bearer token with the cluster scope."),
 ]
+
+
+@cluster_app.command("rebalance")
+def cluster_rebalance(
+    topology: Annotated[
+        str,
+        typer.Option(
+            help="Where the topology is published: a file or etcd://host:port/key."
+        ),
+    ],
+    add: Annotated[
+        list[str] | None,
+        typer.Option(help="A shard to add, as ID=URL; the node must be running."),
+    ] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option(help="The id of a shard to empty and drop.")
+    ] = None,
+    abort: Annotated[
+        bool, typer.Option(help="Go back to the published topology instead.")
+    ] = False,
+    token: _TokenOption = None,
+) -> None:
+    """Add or remove shards, moving the documents whose owner changes.
+
+    Data requests wait (503, which the SDK retries) until the documents have moved.
+    If a node fails midway, run the same command again to finish, or --abort.
+    """
+    import httpx
+    from rich.table import Table
+
+    from themis.server import rebalance_driver as driver
+
+    added = []
+    for item in add or []:
+        shard_id, sep, url = item.partition("=")
+        if not sep or not shard_id or not url.startswith(("http://", "https://")):
+            err_console.print(f"[red]expected --add ID=URL, received {item!r}[/red]")
+            raise typer.Exit(2)
+        added.append((shard_id, url))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(timeout=driver.timeout(), headers=headers) as http:
+        try:
+            current = driver.read_topology(topology)
+            plan = driver.plan(current, added, remove or [], abort=abort, http=http)
+            if plan.resumed:
+                err_console.print(
+                    f"resuming the rebalance to version {plan.target.get('version')}"
+                )
+            driver.execute(plan, topology, http, err_console.print)
+        except ServerError as exc:
+            err_console.print(f"[red]rebalance stopped:[/red] {exc.message}")
+            raise typer.Exit(1) from None
+    table = Table("from -> to", "documents")
+    for route, count in sorted(plan.moved.items()):
+        table.add_row(route, str(count))
+    console.print(table)
+    console.print_json(data=plan.target)
+    err_console.print(
+        f"topology version {plan.target.get('version')} published to {topology}"
+    )
 
 
 @prepared_app.command("list")

@@ -25,7 +25,7 @@ from themis._core.effects import (
 from themis._core.retry import RetryPolicy
 from themis._core.session import Session
 from themis._core.topology import Topology
-from themis._driver import build_request, to_reply
+from themis._driver import build_request, heed_topology, to_reply
 from themis._workers import Workers
 from themis.results import BatchGetResult, BatchWriteResult, QueryResult
 from themis.transaction import Transaction
@@ -399,6 +399,7 @@ class ThemisClient:
                     raise
                 delay = policy.backoff(attempt)
             else:
+                heed_topology(self._session, response)
                 status = response.status_code
                 logger.debug("%s %s -> %s", request.method, request.url, status)
                 if not (

@@ -271,3 +271,39 @@ def test_refresh_is_single_flight() -> None:
         thread.join()
     assert errors == []
     assert cluster.topology_fetches == 1
+
+
+def test_an_answer_naming_a_newer_topology_makes_the_client_read_it_again() -> None:
+    cluster = FakeCluster(2)
+    served = {"version": "1"}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = cluster.handle(request)
+        answer.headers["X-Themis-Topology-Version"] = served["version"]
+        return answer
+
+    client = ThemisClient(
+        cluster.endpoints, transport=httpx.MockTransport(handle), topology_ttl=3600.0
+    )
+
+    def routed() -> list[str]:
+        return [
+            r.headers.get("X-Themis-Topology-Version", "")
+            for r in cluster.requests
+            if r.url.path.startswith("/entities")
+        ]
+
+    client.put("relational", "users", "1", {"n": 1})
+    fetches = cluster.topology_fetches
+    for seen in ("1", "0", "x2", ""):
+        served["version"] = seen
+        assert client.get("relational", "users", "1") == {"n": 1}
+    assert cluster.topology_fetches == fetches
+    cluster.version = 2
+    served["version"] = "2"
+    client.get("relational", "users", "1")
+    assert cluster.topology_fetches == fetches
+    client.get("relational", "users", "1")
+    assert cluster.topology_fetches == fetches + 1
+    assert client.topology().version == 2
+    assert routed() == ["1"] * 6 + ["2"]

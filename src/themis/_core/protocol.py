@@ -15,6 +15,7 @@ from themis.errors import ThemisError
 __all__ = [
     "ISOLATION_LEVELS",
     "SHARD_HEADER",
+    "TOPOLOGY_VERSION_HEADER",
     "TRANSACTION_HEADER",
     "Scope",
     "TransactionState",
@@ -40,6 +41,9 @@ TRANSACTION_HEADER = "X-Transaction-Id"
 #: is that shard serves them without routing each key again; any other request's
 #: keys of other shards are served by their owners.
 SHARD_HEADER = "X-Themis-Shard"
+#: The topology version a client routed a request by; nodes send theirs back, and
+#: a client that sees a newer one reads the topology again.
+TOPOLOGY_VERSION_HEADER = "X-Themis-Topology-Version"
 _NOT_FOUND = frozenset({404})
 
 

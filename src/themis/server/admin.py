@@ -13,15 +13,17 @@ from themis.server.state import node_of
 
 async def health(request: Request) -> Response:
     node = node_of(request)
-    return json_response(
-        {
-            "status": "healthy",
-            "version": __version__,
-            "database": "themis",
-            "uptime_seconds": node.uptime_seconds(),
-            "shard_id": node.shard_id,
-        }
-    )
+    body = {
+        "status": "healthy",
+        "version": __version__,
+        "database": "themis",
+        "uptime_seconds": node.uptime_seconds(),
+        "shard_id": node.shard_id,
+    }
+    if node.rebalance is not None:
+        # Up, but holding data requests while documents move (server/rebalance.py).
+        body["rebalancing_to"] = node.rebalance.get("version")
+    return json_response(body)
 
 
 async def stats(request: Request) -> Response:

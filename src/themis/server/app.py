@@ -14,6 +14,7 @@ from themis.server import (
     internal_routes,
     metrics,
     query_routes,
+    rebalance,
     transaction_routes,
     vector_routes,
 )
@@ -55,8 +56,13 @@ def create_app(
             *transaction_routes.routes,
             *graph_routes.routes,
             *vector_routes.routes,
+            *rebalance.routes,
         ],
-        middleware=[Middleware(RequestLog), *_auth(node)],
+        middleware=[
+            Middleware(RequestLog),
+            *_auth(node),
+            Middleware(rebalance.TopologyGate, node=node),
+        ],
         exception_handlers={
             ServerError: server_error_handler,
             HTTPException: http_error_handler,

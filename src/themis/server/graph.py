@@ -275,6 +275,11 @@ def graph_definition(view: ReadView, name: str) -> dict[str, Any] | None:
     return None if raw is None else dict(_json.loads(raw))
 
 
+def graph_definitions(view: ReadView) -> list[dict[str, Any]]:
+    """Every stored named graph definition, by name."""
+    return [dict(_json.loads(raw)) for _, raw in view.scan("meta", _GRAPH_DEF_PREFIX)]
+
+
 def aql_graph(view: ReadView, name: str) -> GraphDefinition | None:
     """A named graph as the AQL engine sees it: its edge collections in order."""
     definition = graph_definition(view, name)

@@ -105,13 +105,18 @@ class IndexCatalog:
         self._by_collection: dict[tuple[str, str], list[IndexDefinition]] = {}
         with storage.snapshot() as view:
             for _, raw in view.scan("meta", _DEF_PREFIX):
-                self._add(_definition_from_json(_json.loads(raw)))
+                self._add(definition_from_json(_json.loads(raw)))
         storage.add_hook(self._maintain)
 
     def for_collection(self, namespace: str, collection: str) -> list[IndexDefinition]:
         """The indexes of a collection."""
         with self._lock:
             return list(self._by_collection.get((namespace, collection), ()))
+
+    def all(self) -> list[IndexDefinition]:
+        """Every index of the node."""
+        with self._lock:
+            return [d for found in self._by_collection.values() for d in found]
 
     async def create(self, definition: IndexDefinition) -> bool:
         """Create and backfill an index; False when an identical one exists.
@@ -347,7 +352,8 @@ def _definition_blob(definition: IndexDefinition) -> bytes:
     return _json.dumps(definition.to_json())
 
 
-def _definition_from_json(raw: dict[str, Any]) -> IndexDefinition:
+def definition_from_json(raw: dict[str, Any]) -> IndexDefinition:
+    """An index definition from its wire description (see `IndexDefinition.to_json`)."""
     kind: IndexKind = "range" if raw["type"] == "range" else "hash"
     return IndexDefinition(
         raw["namespace"],

@@ -174,9 +174,9 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         """Publish the topology (file, and etcd when given) and start every shard.
 
-        A topology already in etcd is replaced by a higher version, so clients and
-        nodes that follow it take the new addresses instead of ignoring an older
-        version. When a shard fails to start, the ones started are stopped again.
+        A topology already published (in the file or etcd) is replaced by a higher
+        version, so clients and nodes take the new addresses instead of keeping the
+        older version. When a shard fails to start, the ones started are stopped again.
 
         Raises:
             Unavailable: a shard did not come up, or etcd does not answer.
@@ -194,13 +194,15 @@ class LocalCluster:
 
     def _published_version(self) -> int:
         if self.etcd_url is None:
-            return 0
-        location = EtcdLocation.parse(self.etcd_url)
-        client = EtcdClient(location.base_url)
-        try:
-            raw = client.get(location.key)
-        finally:
-            client.close()
+            path = self.topology_path
+            raw = path.read_bytes() if path.exists() else None
+        else:
+            location = EtcdLocation.parse(self.etcd_url)
+            client = EtcdClient(location.base_url)
+            try:
+                raw = client.get(location.key)
+            finally:
+                client.close()
         try:
             version = json.loads(raw)["version"] if raw else 0
         except (ValueError, TypeError, KeyError):

@@ -20,7 +20,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from themis._core.protocol import SHARD_HEADER
+from themis._core.protocol import SHARD_HEADER, TOPOLOGY_VERSION_HEADER
 from themis.server import peers, shard_parts
 from themis.server.errors import ServerError
 from themis.server.http import PEER_HEADER
@@ -80,12 +80,18 @@ class Outcomes:
 def passes_on(request: Request) -> bool:
     """Whether this node must pass on the keys of a batch that other shards own:
     outside transactions, on a cluster, for a client that did not route them here
-    (the SDK names the shard it routed a batch to; shards ask for their own keys).
+    by this node's topology (the SDK names the shard it routed a batch to and the
+    topology version it routed by; shards ask for their own keys).
     """
     if transaction_of(request) is not None or PEER_HEADER in request.headers:
         return False
     node = node_of(request)
-    return request.headers.get(SHARD_HEADER) != node.shard_id and len(node.peers()) > 1
+    if len(node.peers()) < 2:
+        return False
+    # A client routed by an older topology may have sent keys this shard gave away.
+    version = str(node.current_topology().get("version", 1))
+    routed_here = request.headers.get(SHARD_HEADER) == node.shard_id
+    return not (routed_here and request.headers.get(TOPOLOGY_VERSION_HEADER) == version)
 
 
 def owned_elsewhere(

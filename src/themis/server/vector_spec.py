@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from themis import _json
 from themis.server.keys import collection_prefix
-from themis.server.storage_ops import Put
+from themis.server.storage_ops import Put, ReadView
 from themis.server.vector_filters import describe
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Matrix",
     "score_of",
     "spec_key",
+    "stored_specs",
     "vector_of",
 ]
 
@@ -65,6 +66,11 @@ class IndexSpec:
 def spec_key(namespace: str, collection: str) -> bytes:
     """The ``meta`` key of the index definition of one collection."""
     return SPEC_PREFIX + collection_prefix(namespace, collection)
+
+
+def stored_specs(view: ReadView) -> list[IndexSpec]:
+    """Every vector index definition stored in the ``meta`` space."""
+    return [IndexSpec(**_json.loads(raw)) for _, raw in view.scan("meta", SPEC_PREFIX)]
 
 
 def vector_of(value: Any, dimension: int | None) -> list[float] | str:

@@ -25,7 +25,13 @@ from themis.server.storage_ops import Change, Put, ReadView
 from themis.server.vector_files import SavedIndexes, save_index
 from themis.server.vector_filters import matches
 from themis.server.vector_index import Hit, VectorIndex
-from themis.server.vector_spec import SPEC_PREFIX, IndexSpec, Matrix, vector_of
+from themis.server.vector_spec import (
+    SPEC_PREFIX,
+    IndexSpec,
+    Matrix,
+    stored_specs,
+    vector_of,
+)
 
 if TYPE_CHECKING:
     from themis.server.state import NodeState
@@ -70,10 +76,7 @@ class VectorCatalog:
     def load(self) -> None:
         """Reuse every saved index that is still current; build the others."""
         with self.storage.snapshot() as view:
-            specs = [
-                IndexSpec(**_json.loads(raw))
-                for _, raw in view.scan("meta", SPEC_PREFIX)
-            ]
+            specs = stored_specs(view)
         saved = None
         if self.directory is not None:
             saved = SavedIndexes(self.directory, self.storage.version())

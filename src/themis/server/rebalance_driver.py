@@ -1,0 +1,259 @@
+"""What ``themis cluster rebalance`` does: drives the steps of server/rebalance.py
+from outside the nodes, over HTTP, for every node of the old and the new topology.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from themis import _json
+from themis.server.errors import ServerError
+from themis.server.etcd import EtcdClient, EtcdLocation
+from themis.server.state import shard_url
+from themis.server.topology import EtcdTopology, is_etcd_url, load_topology_file
+
+__all__ = [
+    "Plan",
+    "RebalanceError",
+    "execute",
+    "plan",
+    "publish",
+    "read_topology",
+    "timeout",
+]
+
+#: How long one step may wait for a node; moving a large shard takes a while.
+_CONNECT_SECONDS = 10.0
+
+
+class RebalanceError(ServerError):
+    """The rebalance cannot start, or stopped midway."""
+
+    status_code = 409
+
+
+@dataclass
+class Plan:
+    """Where a rebalance goes and which nodes take part.
+
+    Attributes:
+        current: The published topology.
+        target: The topology the nodes move their documents for.
+        nodes: ``(shard id, URL)`` of every node of either topology.
+        resumed: Whether the nodes were already rebalancing to ``target``.
+        replace: Whether the nodes rebalance to another target now (an abort).
+    """
+
+    current: dict[str, Any]
+    target: dict[str, Any]
+    nodes: list[tuple[str, str]]
+    resumed: bool = False
+    replace: bool = False
+    moved: dict[str, int] = field(default_factory=dict)
+
+
+def read_topology(source: str) -> dict[str, Any]:
+    """The topology published at ``source`` (a file, or an ``etcd://`` URL)."""
+    if not is_etcd_url(source):
+        return load_topology_file(Path(source))
+    reader = EtcdTopology(source)
+    try:
+        return reader.read()
+    finally:
+        reader.client.close()
+
+
+def publish(source: str, topology: dict[str, Any]) -> None:
+    """Replaces the topology at ``source``; a file is replaced in one rename."""
+    payload = _json.dumps(topology)
+    if is_etcd_url(source):
+        location = EtcdLocation.parse(source)
+        client = EtcdClient(location.base_url)
+        try:
+            client.put(location.key, payload)
+        finally:
+            client.close()
+        return
+    path = Path(source)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "wb") as out:
+        out.write(payload)
+    os.replace(temporary, path)
+
+
+def plan(
+    current: dict[str, Any],
+    add: Sequence[tuple[str, str]],
+    remove: Sequence[str],
+    *,
+    abort: bool,
+    http: httpx.Client,
+) -> Plan:
+    """Works out the target from the published topology and the nodes' state.
+
+    A rebalance under way is resumed (when nothing else is asked) or aborted; a new
+    one adds and removes the shards given.
+
+    Raises:
+        RebalanceError: the request contradicts the topology or a rebalance under way.
+    """
+    shards = _shards(current)
+    under_way = _under_way(http, shards)
+    if abort:
+        if under_way is None:
+            raise RebalanceError("no rebalance is under way; there is nothing to abort")
+        nodes = _union(shards, _shards(under_way))
+        return Plan(current, current, nodes, replace=True)
+    if under_way is not None:
+        if add or remove:
+            raise RebalanceError(
+                f"a rebalance to topology version {under_way.get('version')} is under "
+                "way; run the command without --add/--remove to finish it, or with "
+                "--abort"
+            )
+        return Plan(
+            current, under_way, _union(shards, _shards(under_way)), resumed=True
+        )
+    target = _changed(current, add, remove)
+    return Plan(current, target, _union(shards, _shards(target)))
+
+
+def execute(
+    plan: Plan, source: str, http: httpx.Client, say: Callable[[str], None]
+) -> None:
+    """Takes every node through the steps and publishes the target at ``source``.
+
+    Every step may be repeated, so running the same plan again after a failure
+    finishes the rebalance.
+
+    Raises:
+        RebalanceError: a node is unreachable or refused a step; the nodes stay in
+            maintenance.
+    """
+    for shard_id, url in plan.nodes:
+        state = _call(http, shard_id, url, "GET", "/_internal/rebalance")
+        waiting = state.get("open_transactions") or 0
+        if waiting and state.get("target") is None:
+            raise RebalanceError(
+                f"{waiting} transactions are open or prepared on shard {shard_id!r}; "
+                "a rebalance begins once they have ended"
+            )
+    query = "?replace=true" if plan.replace else ""
+    begin = f"/_internal/rebalance/begin{query}"
+    for shard_id, url in plan.nodes:
+        _call(http, shard_id, url, "POST", begin, {"topology": plan.target})
+    say(f"{len(plan.nodes)} nodes hold data requests while documents move")
+    for shard_id, url in plan.nodes:
+        answer = _call(http, shard_id, url, "POST", "/_internal/rebalance/move", {})
+        for to, count in dict(answer.get("to") or {}).items():
+            plan.moved[f"{shard_id} -> {to}"] = int(count)
+        say(f"{shard_id}: moved {answer.get('moved', 0)} documents")
+    publish(source, plan.target)
+    for shard_id, url in plan.nodes:
+        _call(
+            http,
+            shard_id,
+            url,
+            "POST",
+            "/_internal/rebalance/end",
+            {"topology": plan.target},
+        )
+
+
+def _shards(topology: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    for shard in topology["shards"]:
+        shard_id = shard.get("id") if isinstance(shard, dict) else None
+        if not isinstance(shard_id, str):
+            raise RebalanceError(
+                "a rebalance needs every shard listed with an id, received "
+                f"{shard!r:.80}"
+            )
+        found.append((shard_id, shard_url(shard)))
+    return found
+
+
+def _union(*groups: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    merged: dict[str, str] = {}
+    for group in groups:
+        for shard_id, url in group:
+            merged.setdefault(shard_id, url)
+    return list(merged.items())
+
+
+def _changed(
+    current: dict[str, Any], add: Sequence[tuple[str, str]], remove: Sequence[str]
+) -> dict[str, Any]:
+    shards = [dict(s) for s in current["shards"]]
+    known = {s["id"] for s in shards}
+    for shard_id, url in add:
+        if shard_id in known:
+            raise RebalanceError(f"shard {shard_id!r} is in the topology already")
+        shards.append({"id": shard_id, "http_endpoint": url.rstrip("/")})
+        known.add(shard_id)
+    for shard_id in remove:
+        if shard_id not in known:
+            raise RebalanceError(f"shard {shard_id!r} is not in the topology")
+    shards = [s for s in shards if s["id"] not in set(remove)]
+    if not shards:
+        raise RebalanceError("a topology needs at least one shard")
+    if not add and not remove:
+        raise RebalanceError("name shards to --add or --remove; nothing would change")
+    version = current.get("version", 1)
+    return {**current, "version": version + 1, "shards": shards}
+
+
+def _under_way(
+    http: httpx.Client, shards: list[tuple[str, str]]
+) -> dict[str, Any] | None:
+    """The target of a rebalance some node of the topology is in, if any."""
+    for shard_id, url in shards:
+        answer = _call(http, shard_id, url, "GET", "/_internal/rebalance")
+        target = answer.get("target")
+        if isinstance(target, dict):
+            return target
+    return None
+
+
+def _call(
+    http: httpx.Client,
+    shard_id: str,
+    url: str,
+    method: str,
+    path: str,
+    body: Any = None,
+) -> dict[str, Any]:
+    try:
+        response = http.request(
+            method,
+            url + path,
+            content=None if body is None else _json.dumps(body),
+            headers={"content-type": "application/json"},
+        )
+    except httpx.HTTPError as exc:
+        raise RebalanceError(
+            f"shard {shard_id!r} at {url} did not answer: {exc}"
+        ) from None
+    try:
+        answer = _json.loads(response.content)
+    except ValueError:
+        answer = {}
+    if response.status_code != 200 or not isinstance(answer, dict):
+        message = answer.get("message") if isinstance(answer, dict) else None
+        raise RebalanceError(
+            f"shard {shard_id!r} refused {method} {path} with {response.status_code}: "
+            f"{message or response.text[:200]}"
+        )
+    return answer
+
+
+def timeout() -> httpx.Timeout:
+    """No limit on reading: a node answers ``move`` once its documents moved."""
+    return httpx.Timeout(_CONNECT_SECONDS, read=None)
