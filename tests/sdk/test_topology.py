@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
@@ -9,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from themis import Shard, ThemisClient, Topology, TopologyError
+from themis import AsyncThemisClient, Shard, ThemisClient, Topology, TopologyError
 from themis._core.topology import TopologyState, parse_topology
 
 from .fakes import FakeCluster
@@ -273,7 +274,8 @@ def test_refresh_is_single_flight() -> None:
     assert cluster.topology_fetches == 1
 
 
-def test_an_answer_naming_a_newer_topology_makes_the_client_read_it_again() -> None:
+def _naming_versions() -> tuple[FakeCluster, dict[str, str], httpx.MockTransport]:
+    """A fake cluster whose answers name the version in ``served["version"]``."""
     cluster = FakeCluster(2)
     served = {"version": "1"}
 
@@ -282,17 +284,20 @@ def test_an_answer_naming_a_newer_topology_makes_the_client_read_it_again() -> N
         answer.headers["X-Themis-Topology-Version"] = served["version"]
         return answer
 
-    client = ThemisClient(
-        cluster.endpoints, transport=httpx.MockTransport(handle), topology_ttl=3600.0
-    )
+    return cluster, served, httpx.MockTransport(handle)
 
-    def routed() -> list[str]:
-        return [
-            r.headers.get("X-Themis-Topology-Version", "")
-            for r in cluster.requests
-            if r.url.path.startswith("/entities")
-        ]
 
+def _versions_sent(cluster: FakeCluster) -> list[str]:
+    return [
+        r.headers.get("X-Themis-Topology-Version", "")
+        for r in cluster.requests
+        if r.url.path.startswith("/entities")
+    ]
+
+
+def test_an_answer_naming_a_newer_topology_makes_the_client_read_it_again() -> None:
+    cluster, served, transport = _naming_versions()
+    client = ThemisClient(cluster.endpoints, transport=transport, topology_ttl=3600.0)
     client.put("relational", "users", "1", {"n": 1})
     fetches = cluster.topology_fetches
     for seen in ("1", "0", "x2", ""):
@@ -306,4 +311,24 @@ def test_an_answer_naming_a_newer_topology_makes_the_client_read_it_again() -> N
     client.get("relational", "users", "1")
     assert cluster.topology_fetches == fetches + 1
     assert client.topology().version == 2
-    assert routed() == ["1"] * 6 + ["2"]
+    assert _versions_sent(cluster) == ["1"] * 6 + ["2"]
+
+
+def test_the_async_client_reads_a_newer_topology_named_in_an_answer() -> None:
+    cluster, served, transport = _naming_versions()
+
+    async def scenario() -> None:
+        async with AsyncThemisClient(
+            cluster.endpoints, transport=transport, topology_ttl=3600.0
+        ) as client:
+            await client.put("relational", "users", "1", {"n": 1})
+            fetches = cluster.topology_fetches
+            cluster.version = 2
+            served["version"] = "2"
+            assert await client.get("relational", "users", "1") == {"n": 1}
+            await client.get("relational", "users", "1")
+            assert cluster.topology_fetches == fetches + 1
+            assert (await client.topology()).version == 2
+
+    asyncio.run(scenario())
+    assert _versions_sent(cluster) == ["1", "1", "2"]
