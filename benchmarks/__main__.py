@@ -11,6 +11,7 @@ MODULES = [
     "bench_cluster",
     "bench_vectors",
     "bench_transactions",
+    "bench_rebalance",
 ]
 
 

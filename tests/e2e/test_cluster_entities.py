@@ -119,3 +119,37 @@ def test_keys_of_a_shard_that_does_not_answer_fail_alone(tmp_path: Path) -> None
         assert lost and set(put["failed"]) == lost
         assert set(put["succeeded"]) == set(keys) - lost
         assert all("did not answer" in reason for reason in put["failed"].values())
+
+
+def test_a_client_with_a_newer_topology_is_trusted_and_an_older_one_not(
+    cluster: LocalCluster,
+) -> None:
+    key = f"relational.default.routed:{uuid.uuid4().hex}"
+    owner, other = _roles(cluster, key)
+    version = cluster.topology()["version"]
+    assert isinstance(version, int)
+    # A client that read a newer topology than this node knows where the key goes.
+    newer = {"X-Themis-Topology-Version": str(version + 1)}
+    put = httpx.put(
+        f"{other.url}/entities/{key}", json={"blob": '{"v": 1}'}, headers=newer
+    )
+    assert put.status_code == 201
+    assert httpx.get(f"{other.url}/entities/{key}", headers=LOCAL).status_code == 200
+    assert httpx.get(f"{owner.url}/entities/{key}", headers=LOCAL).status_code == 404
+    assert httpx.delete(f"{other.url}/entities/{key}", headers=newer).status_code == 200
+    # One routed by an older topology is passed on, single keys and batches alike.
+    older = {"X-Themis-Topology-Version": str(version - 1)}
+    put = httpx.put(
+        f"{other.url}/entities/{key}", json={"blob": '{"v": 2}'}, headers=older
+    )
+    assert put.status_code == 201
+    assert httpx.get(f"{owner.url}/entities/{key}", headers=LOCAL).status_code == 200
+    batch = {"items": [{"key": key, "blob": '{"v": 3}'}]}
+    marked = {**older, "X-Themis-Shard": str(other.shard_id)}
+    written = httpx.post(f"{other.url}/batch/put", json=batch, headers=marked)
+    assert written.status_code == 200, written.text
+    assert (
+        httpx.get(f"{owner.url}/entities/{key}", headers=LOCAL).json()["blob"]
+        == '{"v": 3}'
+    )
+    assert httpx.get(f"{other.url}/entities/{key}", headers=LOCAL).status_code == 404

@@ -25,7 +25,7 @@ from themis.server import peers, shard_parts
 from themis.server.errors import ServerError
 from themis.server.http import PEER_HEADER
 from themis.server.keys import DocKey
-from themis.server.state import node_of
+from themis.server.state import NodeState, node_of
 from themis.server.transaction_routes import transaction_of
 
 __all__ = [
@@ -48,6 +48,8 @@ async def at_owner(
     if PEER_HEADER in request.headers or transaction_of(request) is not None:
         return None
     node = node_of(request)
+    if _routed_since(request, node):
+        return None
     foreign = shard_parts.foreign_owners(node, [key.wire])
     if not foreign:
         return None
@@ -88,10 +90,19 @@ def passes_on(request: Request) -> bool:
     node = node_of(request)
     if len(node.peers()) < 2:
         return False
-    # A client routed by an older topology may have sent keys this shard gave away.
-    version = str(node.current_topology().get("version", 1))
     routed_here = request.headers.get(SHARD_HEADER) == node.shard_id
-    return not (routed_here and request.headers.get(TOPOLOGY_VERSION_HEADER) == version)
+    return not (routed_here and _routed_since(request, node))
+
+
+def _routed_since(request: Request, node: NodeState) -> bool:
+    """Whether the client routed the request by this node's topology or a newer one.
+
+    A client with an older topology may send keys this shard has given away; one
+    with a newer topology than this node has read yet knows their owner better.
+    """
+    sent = request.headers.get(TOPOLOGY_VERSION_HEADER, "")
+    version = node.current_topology().get("version", 1)
+    return sent.isdigit() and isinstance(version, int) and int(sent) >= version
 
 
 def owned_elsewhere(
