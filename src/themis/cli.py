@@ -335,7 +335,8 @@ def cluster_rebalance(
 ) -> None:
     """Add or remove shards, moving the documents whose owner changes.
 
-    Data requests wait (503, which the SDK retries) until the documents have moved.
+    Writes and queries wait (503, which the SDK retries) until the documents have
+    moved; reads of keys go on.
     If a node fails midway, run the same command again to finish, or --abort.
     """
     import httpx

@@ -193,7 +193,8 @@ def test_data_requests_wait_while_documents_move(grown: Grown) -> None:
     url = grown.cluster.urls[0]
     begun = httpx.post(f"{url}/_internal/rebalance/begin", json={"topology": target})
     assert begun.status_code == 200, begun.text
-    refused = httpx.get(f"{url}/entities/relational.default.people:p0001")
+    key = f"{url}/entities/{PREFIX}p0001"
+    refused = httpx.put(key, json={"blob": "{}"})
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "1"
     assert "rebalance to topology version 2" in refused.json()["message"]
@@ -210,9 +211,8 @@ def test_data_requests_wait_while_documents_move(grown: Grown) -> None:
     node = grown.cluster.nodes[0]
     node.stop()
     node.start()
-    assert (
-        httpx.get(f"{url}/entities/relational.default.people:p0001").status_code == 503
-    )
+    assert httpx.delete(key).status_code == 503
+    assert httpx.get(key).status_code == 200
 
     finished = grown.rebalance()
     assert finished.exit_code == 0, finished.output
@@ -335,3 +335,50 @@ def test_bad_steps_during_a_rebalance_are_refused(grown: Grown) -> None:
     )
     assert stray.status_code == 409
     assert "not rebalancing" in stray.json()["message"]
+
+
+def test_keys_stay_readable_while_documents_move(grown: Grown) -> None:
+    target = {
+        "version": 2,
+        "shards": [
+            *grown.cluster.topology()["shards"],  # type: ignore[misc]
+            {"id": "shard-3", "http_endpoint": grown.extra.url},
+        ],
+    }
+    for node in grown.nodes:
+        url = f"{node.url}/_internal/rebalance/begin"
+        assert httpx.post(url, json={"topology": target}).status_code == 200
+    # Only shard-1 has moved its documents yet; shard-2 still holds all of its own.
+    first = grown.cluster.urls[0]
+    assert httpx.post(f"{first}/_internal/rebalance/move", json={}).json()["moved"]
+    new_ids = ["shard-1", "shard-2", "shard-3"]
+    waiting = next(
+        pk
+        for pk in grown.people
+        if _routing.owner(new_ids, _routing.routing_key(PREFIX + pk)) == "shard-3"
+        and _routing.owner(new_ids[:2], _routing.routing_key(PREFIX + pk)) == "shard-2"
+    )
+    assert PREFIX + waiting in _held_raw(grown.cluster.nodes[1])
+
+    with ThemisClient(grown.cluster.urls) as client:
+        found = client.batch_get("relational", "people", [*grown.people, "nobody"])
+        assert found.found == grown.people
+        assert found.missing == ["nobody"]
+        for pk in list(grown.people)[:20]:
+            assert client.get("relational", "people", pk) == grown.people[pk]
+    on_new = httpx.get(f"{grown.extra.url}/entities/{PREFIX}{waiting}")
+    assert on_new.status_code == 200
+    assert _json.loads(on_new.json()["blob"]) == grown.people[waiting]
+    assert httpx.get(f"{grown.extra.url}/entities/{PREFIX}nobody").status_code == 404
+
+    finished = grown.rebalance()
+    assert finished.exit_code == 0, finished.output
+    assert PREFIX + waiting in _held_raw(grown.extra)
+
+
+def _held_raw(node: NodeProcess) -> set[str]:
+    """What a node holds itself, read with a batch (which stays up meanwhile)."""
+    keys = [PREFIX + pk for pk in (f"p{i:04}" for i in range(PEOPLE))]
+    answer = httpx.post(f"{node.url}/batch/get", json={"keys": keys}, headers=LOCAL)
+    assert answer.status_code == 200, answer.text
+    return set(answer.json()["found"])

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
-from themis.server import owners, shard_parts
+from themis.server import owners, rebalance, shard_parts
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
@@ -30,7 +30,9 @@ async def get_entity(request: Request) -> Response:
     forwarded = await owners.at_owner(request, key, "GET")
     if forwarded is not None:
         return forwarded
-    (blob,) = await read_stored(request, [key])
+    blobs = await read_stored(request, [key])
+    await rebalance.fill_moving(request, [key.wire], blobs)
+    (blob,) = blobs
     if blob is None:
         raise NotFound(f"Entity not found: {key.wire!r}")
     return json_response({"key": key.wire, "blob": blob.decode()})
@@ -90,6 +92,8 @@ async def batch_get(request: Request) -> Response:
         blobs = [None if i in invalid else next(found) for i in range(len(names))]
     if transaction_of(request) is not None:
         await _read_foreign(request, _wire_keys(table, names), blobs, invalid)
+    elif node_of(request).rebalance is not None:
+        await rebalance.fill_moving(request, _wire_keys(table, names), blobs, invalid)
     elif owners.passes_on(request):
         await owners.read_at_owners(request, _wire_keys(table, names), blobs, invalid)
     documents = body.get("documents") is True

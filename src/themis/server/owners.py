@@ -48,7 +48,9 @@ async def at_owner(
     if PEER_HEADER in request.headers or transaction_of(request) is not None:
         return None
     node = node_of(request)
-    if _routed_since(request, node):
+    if node.rebalance is not None or _routed_since(request, node):
+        # During a rebalance the key may be here or on its new shard (see
+        # rebalance.fill_moving); only reads get this far.
         return None
     foreign = shard_parts.foreign_owners(node, [key.wire])
     if not foreign:

@@ -5,10 +5,12 @@ other shards, and the documents in them must move there. ``themis cluster rebala
 takes the cluster from its topology to a *target* one in four steps, each a request
 to every node involved (old shards and new):
 
-1. ``begin``: the node enters maintenance with the target. Data routes answer 503
-   with ``Retry-After`` (the SDK waits and retries), so that no write lands on a
-   shard that is about to give its key away and no query counts a document on its
-   way. Health, statistics and the topology stay up.
+1. ``begin``: the node enters maintenance with the target. Writes, queries and
+   searches answer 503 with ``Retry-After`` (the SDK waits and retries), so that no
+   write lands on a shard that is about to give its key away and no query counts a
+   document on its way. Reads of keys go on: a key missing here is looked for on
+   its owners under both topologies (`fill_moving`). Health, statistics and the
+   topology stay up.
 2. ``move``: the node gives every other shard of the target the definitions it holds
    (secondary indexes, named graphs, vector indexes), then sends each document that
    another shard owns under the target to that shard and deletes it here, a chunk
@@ -26,7 +28,7 @@ topology file keeps the topology it adopted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -38,10 +40,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from themis import _json, _routing
 from themis._core.protocol import TOPOLOGY_VERSION_HEADER
-from themis.server import peers
+from themis.server import peers, shard_parts
 from themis.server.errors import BadRequest, Conflict
 from themis.server.graph import graph_definition_op, graph_definitions
-from themis.server.http import json_response, read_object
+from themis.server.http import PEER_HEADER, json_response, read_object
 from themis.server.indexes import definition_from_json
 from themis.server.keys import DocKey, decode_storage_key, parse_key
 from themis.server.state import NodeState, node_of, shard_url
@@ -50,7 +52,7 @@ from themis.server.topology import ConfigError, check_topology
 from themis.server.vector_definitions import define_here
 from themis.server.vector_spec import IndexSpec, stored_specs
 
-__all__ = ["TopologyGate", "restore", "routes"]
+__all__ = ["TopologyGate", "fill_moving", "restore", "routes"]
 
 #: Documents, and body bytes, in one chunk a node sends to another shard.
 CHUNK_DOCUMENTS = 2000
@@ -66,6 +68,9 @@ _OPEN_PATHS = frozenset(
     {"/", "/health", "/stats", "/metrics", "/_admin/cluster/topology"}
 )
 _OPEN_PREFIX = "/_internal/rebalance"
+# Reads of keys stay up: a document is on its old shard or its new one (see
+# `fill_moving`), while a query could meet it on both or neither.
+_READS = (("GET", "/entities/"), ("POST", "/batch/get"))
 
 
 def restore(node: NodeState) -> None:
@@ -94,9 +99,7 @@ class TopologyGate:
             return
         target = self.node.rebalance
         path: str = scope["path"]
-        if target is not None and not (
-            path in _OPEN_PATHS or path.startswith(_OPEN_PREFIX)
-        ):
+        if target is not None and not _open(scope["method"], path):
             await _refuse(send, target)
             return
         version = str(self.node.current_topology().get("version", 1)).encode()
@@ -109,6 +112,58 @@ class TopologyGate:
             await send(message)
 
         await self.app(scope, receive, stamped)
+
+
+def _open(method: str, path: str) -> bool:
+    if path in _OPEN_PATHS or path.startswith(_OPEN_PREFIX):
+        return True
+    return any(method == m and path.startswith(prefix) for m, prefix in _READS)
+
+
+async def fill_moving(
+    request: Request,
+    wire_keys: Sequence[str],
+    blobs: list[bytes | None],
+    invalid: Mapping[int, str] = {},
+) -> None:
+    """During a rebalance, fills in the keys this node lacks from the shards that
+    may hold them: the owner under the topology and the owner under the target.
+
+    A document leaves its old shard only once its new shard stored it, and nothing
+    writes meanwhile, so it is found on one of the two.
+    """
+    node = node_of(request)
+    target = node.rebalance
+    if target is None or PEER_HEADER in request.headers:
+        return
+    urls = {
+        **{str(s["id"]): shard_url(s) for s in target["shards"]},
+        **dict(node.peers()),
+    }
+    current = [shard_id for shard_id, _ in node.peers()]
+    routers = (_routing.router(current), _routing.router(_shard_ids(target)))
+    asks: dict[str, list[int]] = {}
+    for position, blob in enumerate(blobs):
+        if blob is not None or position in invalid:
+            continue
+        routed = _routing.routing_key(wire_keys[position])
+        for shard_id in {router.owner(routed) for router in routers} - {node.shard_id}:
+            asks.setdefault(shard_id, []).append(position)
+    if not asks:
+        return
+
+    def read(shard_id: str, positions: list[int]) -> list[tuple[int, bytes | None]]:
+        keys = [wire_keys[p] for p in positions]
+        texts = peers.stored_texts(
+            node, shard_id, urls[shard_id], keys, purpose="keys on the move"
+        )
+        return list(zip(positions, texts, strict=True))
+
+    answers = await anyio.to_thread.run_sync(shard_parts.each_part, node, asks, read)
+    for pairs in answers:
+        for position, text in pairs:
+            if text is not None:
+                blobs[position] = text
 
 
 async def _refuse(send: Send, target: dict[str, Any]) -> None:

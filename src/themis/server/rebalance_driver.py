@@ -149,7 +149,7 @@ def execute(
     begin = f"/_internal/rebalance/begin{query}"
     for shard_id, url in plan.nodes:
         _call(http, shard_id, url, "POST", begin, {"topology": plan.target})
-    say(f"{len(plan.nodes)} nodes hold data requests while documents move")
+    say(f"{len(plan.nodes)} nodes hold writes and queries while documents move")
     for shard_id, url in plan.nodes:
         answer = _call(http, shard_id, url, "POST", "/_internal/rebalance/move", {})
         for to, count in dict(answer.get("to") or {}).items():
