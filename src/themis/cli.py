@@ -198,10 +198,15 @@ def _cluster_health(url: str) -> None:
                 answer = {"status": f"unreachable: {exc}"}
             healthy = answer.get("status") == "healthy"
             unhealthy += not healthy
+            status = (
+                answer.get("status", "?") if healthy else f"[red]{answer['status']}"
+            )
+            if healthy and "rebalancing_to" in answer:
+                status = f"[yellow]healthy, rebalancing to {answer['rebalancing_to']}"
             table.add_row(
                 shard.id,
                 shard.endpoint,
-                answer.get("status", "?") if healthy else f"[red]{answer['status']}",
+                status,
                 str(answer.get("uptime_seconds", "")),
                 str(answer.get("version", "")),
             )

@@ -202,6 +202,9 @@ def test_data_requests_wait_while_documents_move(grown: Grown) -> None:
     health = httpx.get(f"{url}/health")
     assert health.status_code == 200
     assert health.json()["rebalancing_to"] == 2
+    shown = runner.invoke(app, ["health", url, "--cluster"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count("healthy, rebalancing to 2") == 1
     other = {"version": 5, "shards": target["shards"][:1]}
     clash = httpx.post(f"{url}/_internal/rebalance/begin", json={"topology": other})
     assert clash.status_code == 409
