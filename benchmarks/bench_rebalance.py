@@ -2,7 +2,7 @@
 
 Loads documents with two range indexes into a 3-shard cluster through the SDK's
 ``batch_put``, starts a fourth node, and runs the rebalance that adds it. Reports the
-documents moved, how long data requests waited, and the moving rate against the
+documents moved, how long writes and queries waited, and the moving rate against the
 loading rate measured in the same run (a moved document is read, sent, stored with
 its index entries on its new shard and deleted from its old one).
 """
@@ -54,7 +54,7 @@ def main() -> None:
         report("documents loaded (3 shards, 2 range indexes)", DOCS, "docs")
         report("load through batch_put", DOCS / load, "docs/s")
         report("documents moved to the 4th shard", moved, "docs", f"{moved / DOCS:.0%}")
-        report("rebalance, data requests held", moved_seconds, "s")
+        report("rebalance, writes and queries held", moved_seconds, "s")
         report("moving rate", moved / moved_seconds, "docs/s")
         report(
             "ratio moving rate / load rate",

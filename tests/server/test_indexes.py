@@ -151,3 +151,26 @@ def test_drop_removes_entries(
     assert asyncio.run(catalog.drop(AGE)) is True
     assert storage.stats()["entries"]["index"] == 0
     assert catalog.for_collection("default", "people") == []
+
+
+def test_concurrent_creates_build_one_index_and_agree_on_its_settings(
+    store: tuple[Storage, DocumentStore, IndexCatalog],
+) -> None:
+    storage, documents, catalog = store
+    _put(documents, "people:a", {"age": 30})
+
+    async def twice(first: IndexDefinition, second: IndexDefinition) -> list[Any]:
+        both = catalog.create(first), catalog.create(second)
+        return list(await asyncio.gather(*both, return_exceptions=True))
+
+    assert sorted(asyncio.run(twice(AGE, AGE))) == [False, True]
+    assert catalog.for_collection("default", "people") == [AGE]
+
+    name = IndexDefinition("default", "people", ("name",), "hash")
+    unique = IndexDefinition("default", "people", ("name",), "hash", unique=True)
+    outcomes = asyncio.run(twice(name, unique))
+    assert outcomes[0] is True
+    assert isinstance(outcomes[1], Conflict)
+    assert "exists with other settings" in outcomes[1].message
+    reopened = IndexCatalog(storage)
+    assert reopened.for_collection("default", "people") == [AGE, name]

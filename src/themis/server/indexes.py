@@ -127,18 +127,23 @@ class IndexCatalog:
         """
         existing = self._find(definition)
         if existing is not None:
-            if existing != definition:
-                raise Conflict(
-                    f"an index on {'.'.join(definition.field)!r} of "
-                    f"{definition.collection!r} exists with other settings: "
-                    f"{existing.to_json()}"
-                )
+            _check_same(existing, definition)
             return False
-        await self._storage.write_async(
-            [Compute(lambda view: self._backfill(view, definition))]
-        )
+        created: list[bool] = []
+
+        def backfill(view: ReadView) -> list[Op]:
+            # Decided in the writer, so that two requests creating the index at
+            # once build it once and agree on its settings.
+            stored = view.get("meta", _definition_key(definition))
+            if stored is not None:
+                _check_same(definition_from_json(_json.loads(stored)), definition)
+                return []
+            created.append(True)
+            return self._backfill(view, definition)
+
+        await self._storage.write_async([Compute(backfill)])
         self._add(definition)
-        return True
+        return bool(created)
 
     async def drop(self, definition: IndexDefinition) -> bool:
         """Remove an index and its entries; False when there was none."""
@@ -161,7 +166,9 @@ class IndexCatalog:
     def _add(self, definition: IndexDefinition) -> None:
         with self._lock:
             key = (definition.namespace, definition.collection)
-            self._by_collection.setdefault(key, []).append(definition)
+            known = self._by_collection.setdefault(key, [])
+            if all(d.field != definition.field for d in known):
+                known.append(definition)
 
     def _backfill(self, view: ReadView, definition: IndexDefinition) -> list[Op]:
         ops: list[Op] = [
@@ -258,6 +265,15 @@ def _check_unique(
         raise Conflict(
             f"unique index on {'.'.join(definition.field)!r} of "
             f"{definition.collection!r} {held}"
+        )
+
+
+def _check_same(existing: IndexDefinition, definition: IndexDefinition) -> None:
+    if existing != definition:
+        raise Conflict(
+            f"an index on {'.'.join(definition.field)!r} of "
+            f"{definition.collection!r} exists with other settings: "
+            f"{existing.to_json()}"
         )
 
 

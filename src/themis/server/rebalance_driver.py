@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,11 @@ def execute(
     for shard_id, url in plan.nodes:
         _call(http, shard_id, url, "POST", begin, {"topology": plan.target})
     say(f"{len(plan.nodes)} nodes hold writes and queries while documents move")
-    for shard_id, url in plan.nodes:
-        answer = _call(http, shard_id, url, "POST", "/_internal/rebalance/move", {})
+    # Every node moves its documents at once; each waits for its new owners'
+    # commits, so together they keep the disks busier than one at a time.
+    with ThreadPoolExecutor(len(plan.nodes)) as pool:
+        answers = list(pool.map(lambda node: _move(http, *node), plan.nodes))
+    for (shard_id, _), answer in zip(plan.nodes, answers, strict=True):
         for to, count in dict(answer.get("to") or {}).items():
             plan.moved[f"{shard_id} -> {to}"] = int(count)
         say(f"{shard_id}: moved {answer.get('moved', 0)} documents")
@@ -165,6 +169,10 @@ def execute(
             "/_internal/rebalance/end",
             {"topology": plan.target},
         )
+
+
+def _move(http: httpx.Client, shard_id: str, url: str) -> dict[str, Any]:
+    return _call(http, shard_id, url, "POST", "/_internal/rebalance/move", {})
 
 
 def _shards(topology: dict[str, Any]) -> list[tuple[str, str]]:
