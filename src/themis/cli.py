@@ -347,6 +347,7 @@ def cluster_rebalance(
     import httpx
     from rich.table import Table
 
+    from themis._data_commands import progress_bar
     from themis.server import rebalance_driver as driver
 
     added = []
@@ -365,7 +366,13 @@ def cluster_rebalance(
                 err_console.print(
                     f"resuming the rebalance to version {plan.target.get('version')}"
                 )
-            driver.execute(plan, topology, http, err_console.print)
+            with progress_bar(err_console) as bar:
+                task = bar.add_task("moving documents", total=None)
+
+                def moving(documents: int, moved: int) -> None:
+                    bar.update(task, total=documents, completed=moved)
+
+                driver.execute(plan, topology, http, err_console.print, moving)
         except ServerError as exc:
             err_console.print(f"[red]rebalance stopped:[/red] {exc.message}")
             raise typer.Exit(1) from None

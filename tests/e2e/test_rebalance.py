@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,9 @@ def test_adding_a_shard_moves_its_slots_and_keeps_every_answer(grown: Grown) -> 
         done = grown.rebalance("--add", f"shard-3={grown.extra.url}")
         assert done.exit_code == 0, done.output
         assert "topology version 2 published" in done.output
+        bar = re.search(r"moving documents.*?(\d+)/(\d+)", done.output)
+        assert bar is not None, done.output
+        assert bar[1] == bar[2] and int(bar[1]) > PEOPLE // 5
 
         ids = ["shard-1", "shard-2", "shard-3"]
         held = {str(node.shard_id): _held(node) for node in grown.nodes}

@@ -61,6 +61,7 @@ RETRY_AFTER_SECONDS = 1
 
 # Every answer names the version of the topology the node routes by.
 _VERSION_HEADER = TOPOLOGY_VERSION_HEADER.lower().encode()
+_PROGRESS = "rebalance.progress"
 _TARGET_KEY = b"rebalance\x1ftarget"
 _ADOPTED_KEY = b"rebalance\x1fadopted"
 # Routes that stay up during a rebalance: none of them reads or writes documents.
@@ -196,6 +197,8 @@ async def begin(request: Request) -> Response:
             )
     elif current is None:
         _check_quiet(node)
+    if current != target:
+        node.extensions.pop(_PROGRESS, None)
     await node.storage.write_async([Put("meta", _TARGET_KEY, _json.dumps(target))])
     node.rebalance = target
     return json_response({"success": True, "shard_id": node.shard_id, **_state(node)})
@@ -282,6 +285,10 @@ async def move(request: Request) -> Response:
     router = _routing.router(urls)
     moved: dict[str, int] = {}
     foreign = await anyio.to_thread.run_sync(_foreign, node, router)
+    progress = node.extensions[_PROGRESS] = {
+        "documents": sum(map(len, foreign.values())),
+        "moved": 0,
+    }
     for shard_id, keys in foreign.items():
         url = others[shard_id] + "/_internal/rebalance/receive"
         for start in range(0, len(keys), CHUNK_DOCUMENTS):
@@ -293,6 +300,7 @@ async def move(request: Request) -> Response:
                 )
                 await node.documents.delete_many([key for key, _ in chunk])
                 moved[shard_id] = moved.get(shard_id, 0) + len(chunk)
+                progress["moved"] += len(chunk)
     return json_response(
         {
             "success": True,
@@ -347,6 +355,8 @@ def _state(node: NodeState) -> dict[str, Any]:
         "topology": node.current_topology(),
         "target": node.rebalance,
         "open_transactions": _open_transactions(node),
+        # Of the node's latest move: documents to send, and sent so far.
+        "moving": node.extensions.get(_PROGRESS),
     }
 
 

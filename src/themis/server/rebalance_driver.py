@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ __all__ = [
 
 #: How long one step may wait for a node; moving a large shard takes a while.
 _CONNECT_SECONDS = 10.0
+#: How often the nodes are asked how far their moves are.
+_POLL_SECONDS = 0.25
 
 
 class RebalanceError(ServerError):
@@ -127,12 +129,20 @@ def plan(
 
 
 def execute(
-    plan: Plan, source: str, http: httpx.Client, say: Callable[[str], None]
+    plan: Plan,
+    source: str,
+    http: httpx.Client,
+    say: Callable[[str], None],
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Takes every node through the steps and publishes the target at ``source``.
 
     Every step may be repeated, so running the same plan again after a failure
     finishes the rebalance.
+
+    Args:
+        progress: Called with the documents to move and those moved so far, a few
+            times a second while the nodes move them.
 
     Raises:
         RebalanceError: a node is unreachable or refused a step; the nodes stay in
@@ -154,7 +164,12 @@ def execute(
     # Every node moves its documents at once; each waits for its new owners'
     # commits, so together they keep the disks busier than one at a time.
     with ThreadPoolExecutor(len(plan.nodes)) as pool:
-        answers = list(pool.map(lambda node: _move(http, *node), plan.nodes))
+        moves = [pool.submit(_move, http, *node) for node in plan.nodes]
+        while progress is not None and wait(moves, timeout=_POLL_SECONDS).not_done:
+            progress(*_moving(http, plan.nodes))
+        answers = [move.result() for move in moves]
+    if progress is not None:
+        progress(*_moving(http, plan.nodes))
     for (shard_id, _), answer in zip(plan.nodes, answers, strict=True):
         for to, count in dict(answer.get("to") or {}).items():
             plan.moved[f"{shard_id} -> {to}"] = int(count)
@@ -169,6 +184,20 @@ def execute(
             "/_internal/rebalance/end",
             {"topology": plan.target},
         )
+
+
+def _moving(http: httpx.Client, nodes: list[tuple[str, str]]) -> tuple[int, int]:
+    """Documents to move and moved so far, summed over the nodes that answer."""
+    documents = moved = 0
+    for shard_id, url in nodes:
+        try:
+            state = _call(http, shard_id, url, "GET", "/_internal/rebalance")
+        except RebalanceError:
+            continue  # the move itself reports a node that fails
+        counts = state.get("moving") or {}
+        documents += int(counts.get("documents", 0))
+        moved += int(counts.get("moved", 0))
+    return documents, moved
 
 
 def _move(http: httpx.Client, shard_id: str, url: str) -> dict[str, Any]:
