@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from themis import ThemisClient, _json, _routing
 from themis.cli import app
@@ -84,6 +84,11 @@ def _held(node: NodeProcess) -> set[str]:
     return set(answer.json()["entities"])
 
 
+def _said(result: Result) -> str:
+    """What a CLI command printed, with the terminal's line breaks undone."""
+    return " ".join(result.output.split())
+
+
 def _query(url: str, text: str) -> list[Any]:
     answer = httpx.post(f"{url}/query/aql", json={"query": text})
     assert answer.status_code == 200, answer.text
@@ -102,7 +107,7 @@ def test_adding_a_shard_moves_its_slots_and_keeps_every_answer(grown: Grown) -> 
 
         done = grown.rebalance("--add", f"shard-3={grown.extra.url}")
         assert done.exit_code == 0, done.output
-        assert "topology version 2 published" in done.output
+        assert "topology version 2 published" in _said(done)
         bar = re.search(r"moving documents.*?(\d+)/(\d+)", done.output)
         assert bar is not None, done.output
         assert bar[1] == bar[2] and int(bar[1]) > PEOPLE // 5
@@ -176,7 +181,7 @@ def test_removing_a_shard_empties_it_and_an_abort_goes_back(grown: Grown) -> Non
     assert moved.json()["moved"] > 0
     refused = grown.rebalance("--add", "shard-9=http://127.0.0.1:1")
     assert refused.exit_code == 1
-    assert "under way" in refused.output
+    assert "under way" in _said(refused)
     aborted = grown.rebalance("--abort")
     assert aborted.exit_code == 0, aborted.output
     assert _held(grown.extra) == set()
@@ -223,7 +228,7 @@ def test_data_requests_wait_while_documents_move(grown: Grown) -> None:
 
     finished = grown.rebalance()
     assert finished.exit_code == 0, finished.output
-    assert "resuming the rebalance to version 2" in finished.output
+    assert "resuming the rebalance to version 2" in _said(finished)
     with ThemisClient(grown.cluster.urls) as client:
         assert client.batch_get("relational", "people", list(grown.people)).found == (
             grown.people
@@ -236,7 +241,7 @@ def test_a_rebalance_waits_for_open_transactions(grown: Grown) -> None:
         txn.put("relational", "people", "p0001", {"age": 1})
         refused = grown.rebalance("--add", f"shard-3={grown.extra.url}")
         assert refused.exit_code == 1
-        assert "transactions are open or prepared" in refused.output
+        assert "transactions are open or prepared" in _said(refused)
         txn.rollback()
     done = grown.rebalance("--add", f"shard-3={grown.extra.url}")
     assert done.exit_code == 0, done.output
@@ -269,7 +274,7 @@ def test_a_grown_cluster_restarts_with_its_new_shards(grown: Grown) -> None:
         app, ["cluster", "up", "--shards", "2", "--data", str(root)]
     )
     assert refused.exit_code == 2
-    assert "has shards ['shard-1', 'shard-2', 'shard-3']" in refused.output
+    assert "has shards ['shard-1', 'shard-2', 'shard-3']" in _said(refused)
     grown.extra.stop()
     grown.cluster.stop()
 
@@ -300,7 +305,7 @@ def test_a_unique_value_on_two_shards_stops_the_move_and_says_why(
 
         stopped = grown.rebalance("--remove", "shard-2")
         assert stopped.exit_code == 1
-        said = " ".join(stopped.output.split())
+        said = _said(stopped)
         assert "rebalance stopped: shard 'shard-2' refused" in said
         assert "unique index on 'email' of 'users' already holds this value" in said
 
@@ -318,12 +323,13 @@ def test_bad_steps_during_a_rebalance_are_refused(grown: Grown) -> None:
     target = grown.cluster.topology(version=2)
     begun = httpx.post(f"{url}/_internal/rebalance/begin", json={"topology": target})
     assert begun.status_code == 200, begun.text
-    foreign = next(
-        PREFIX + pk
+    owners = {
+        _routing.owner(["shard-1", "shard-2"], _routing.routing_key(PREFIX + pk)): (
+            PREFIX + pk
+        )
         for pk in grown.people
-        if _routing.owner(["shard-1", "shard-2"], _routing.routing_key(PREFIX + pk))
-        == "shard-2"
-    )
+    }
+    own, foreign = owners["shard-1"], owners["shard-2"]
     bodies: list[tuple[str, Any, str]] = [
         ("receive", {"documents": "no"}, "expected 'documents'"),
         ("receive", {"documents": [["k", 1]]}, "pair of strings"),
@@ -332,6 +338,9 @@ def test_bad_steps_during_a_rebalance_are_refused(grown: Grown) -> None:
         ("define", {"graphs": [{"edge_definitions": []}]}, "named graph definition"),
         ("define", {"indexes": [{"field": "a"}]}, "as shards list them"),
         ("define", {"vectors": "no"}, "'vectors' to be a list"),
+        ("define", {"vectors": [5]}, "expected a definition object"),
+        ("define", {"vectors": [{"collection": "v"}]}, "dimension"),
+        ("receive", {"documents": [[own, "[1]"]]}, "to hold a JSON object"),
     ]
     for step, body, said in bodies:
         answer = httpx.post(f"{url}/_internal/rebalance/{step}", json=body)

@@ -29,7 +29,6 @@ topology file keeps the topology it adopted.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import anyio.to_thread
@@ -41,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from themis import _json, _routing
 from themis._core.protocol import TOPOLOGY_VERSION_HEADER
 from themis.server import peers, shard_parts
+from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, Conflict
 from themis.server.graph import graph_definition_op, graph_definitions
 from themis.server.http import PEER_HEADER, json_response, read_object
@@ -49,8 +49,9 @@ from themis.server.keys import DocKey, decode_storage_key, parse_key
 from themis.server.state import NodeState, node_of, shard_url
 from themis.server.storage_ops import Compute, Delete, Put, ReadView
 from themis.server.topology import ConfigError, check_topology
-from themis.server.vector_definitions import define_here
-from themis.server.vector_spec import IndexSpec, stored_specs
+from themis.server.vector_definitions import define_here, wire_spec
+from themis.server.vector_routes import requested_spec
+from themis.server.vector_spec import stored_specs
 
 __all__ = ["TopologyGate", "fill_moving", "restore", "routes"]
 
@@ -212,23 +213,30 @@ async def status(request: Request) -> Response:
 
 
 async def define(request: Request) -> Response:
-    """Takes the definitions another shard holds (see `definitions`)."""
+    """Takes the definitions another shard holds (see `_definitions`)."""
     node = node_of(request)
     _require_target(node)
     body = await read_object(request)
     indexes, graphs, vectors = (_list_of(body, name) for name in _DEFINITIONS)
+    for item in (*graphs, *vectors):
+        if not isinstance(item, dict):
+            raise BadRequest(f"expected a definition object, received {item!r:.80}")
     for graph in graphs:
-        if not (isinstance(graph, dict) and isinstance(graph.get("name"), str)):
+        if not isinstance(graph.get("name"), str):
             raise BadRequest(
                 f"expected a named graph definition, received {graph!r:.80}"
             )
+    specs = [requested_spec(spec) for spec in vectors]
     try:
-        for raw in indexes:
-            await node.catalog.create(definition_from_json(raw))
-        for spec in vectors:
-            await define_here(node, IndexSpec(**spec))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadRequest(f"expected definitions as shards list them: {exc!r}") from None
+        definitions = [definition_from_json(raw) for raw in indexes]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise BadRequest(
+            f"expected index definitions as shards list them: {exc!r}"
+        ) from None
+    for definition in definitions:
+        await node.catalog.create(definition)
+    for spec in specs:
+        await define_here(node, spec)
     if graphs:
         await node.storage.write_async(
             [Compute(lambda view: _new_graphs(view, graphs))]
@@ -261,7 +269,7 @@ async def receive(request: Request) -> Response:
                 f"{key.wire!r} belongs to shard {_owner(router, key)!r} under "
                 f"topology version {target.get('version')}, not to this one"
             )
-        stored.append((key.storage(), item[1].encode()))
+        stored.append((key.storage(), parse_blob(item[1], key.wire)))
     await node.documents.put_many(stored)
     return json_response({"success": True, "stored": len(stored)})
 
@@ -420,7 +428,7 @@ def _definitions(node: NodeState) -> dict[str, list[Any]]:
     return {
         "indexes": [d.to_json() for d in node.catalog.all()],
         "graphs": graphs,
-        "vectors": [asdict(spec) for spec in specs],
+        "vectors": [wire_spec(spec) for spec in specs],
     }
 
 

@@ -42,7 +42,7 @@ MAX_M = 128
 
 async def create_index(request: Request) -> Response:
     refuse_transaction(request, "creating a vector index")
-    spec = _requested_spec(await read_object(request))
+    spec = requested_spec(await read_object(request))
     node = node_of(request)
     existed = catalog(node).get(spec.namespace, spec.collection) is not None
     decided = await agreed(node, spec)
@@ -58,11 +58,16 @@ async def create_index(request: Request) -> Response:
 
 async def define(request: Request) -> Response:
     """Another shard asks this one, the collection's home, for its definition."""
-    spec = _requested_spec(await read_object(request))
+    spec = requested_spec(await read_object(request))
     return json_response({"spec": asdict(await define_here(node_of(request), spec))})
 
 
-def _requested_spec(body: dict[str, Any]) -> IndexSpec:
+def requested_spec(body: dict[str, Any]) -> IndexSpec:
+    """A vector index definition as ``POST /vector/index`` takes it.
+
+    Raises:
+        BadRequest: a field is missing or out of range.
+    """
     namespace, collection = place(body, required=True)
     dimension = field(body, "dimension", int)
     if not 1 <= dimension <= MAX_DIMENSION:
