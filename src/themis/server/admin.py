@@ -21,7 +21,7 @@ async def health(request: Request) -> Response:
         "shard_id": node.shard_id,
     }
     if node.rebalance is not None:
-        # Up, but holding data requests while documents move (server/rebalance.py).
+        # Up, but holding data requests while documents move (server/maintenance.py).
         body["rebalancing_to"] = node.rebalance.get("version")
     return json_response(body)
 

@@ -12,6 +12,7 @@ from themis.server import (
     graph_routes,
     index_routes,
     internal_routes,
+    maintenance,
     metrics,
     query_routes,
     rebalance,
@@ -61,7 +62,7 @@ def create_app(
         middleware=[
             Middleware(RequestLog),
             *_auth(node),
-            Middleware(rebalance.TopologyGate, node=node),
+            Middleware(maintenance.TopologyGate, node=node),
         ],
         exception_handlers={
             ServerError: server_error_handler,

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from themis import _json
-from themis.server import owners, rebalance, shard_parts
+from themis.server import maintenance, owners, shard_parts
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, NotFound, ServerError
 from themis.server.http import field, json_response, read_object
@@ -31,7 +31,7 @@ async def get_entity(request: Request) -> Response:
     if forwarded is not None:
         return forwarded
     blobs = await read_stored(request, [key])
-    await rebalance.fill_moving(request, [key.wire], blobs)
+    await maintenance.fill_moving(request, [key.wire], blobs)
     (blob,) = blobs
     if blob is None:
         raise NotFound(f"Entity not found: {key.wire!r}")
@@ -93,7 +93,7 @@ async def batch_get(request: Request) -> Response:
     if transaction_of(request) is not None:
         await _read_foreign(request, _wire_keys(table, names), blobs, invalid)
     elif node_of(request).rebalance is not None:
-        await rebalance.fill_moving(request, _wire_keys(table, names), blobs, invalid)
+        await maintenance.fill_moving(request, _wire_keys(table, names), blobs, invalid)
     elif owners.passes_on(request):
         await owners.read_at_owners(request, _wire_keys(table, names), blobs, invalid)
     documents = body.get("documents") is True

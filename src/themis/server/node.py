@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from themis import _json
 from themis.aql import Budget
-from themis.server import rebalance, shard_parts, two_phase
+from themis.server import maintenance, shard_parts, two_phase
 from themis.server.app import create_app
 from themis.server.auth import TokenStore
 from themis.server.cursors import CursorRegistry, TokenCodec
@@ -99,7 +99,7 @@ def open_node(config: NodeConfig) -> NodeState:
         node.tokens = TokenStore.load(config.tokens_file)
     install_graph(node)
     install_vectors(node, config.data_dir / "vectors")
-    rebalance.restore(node)
+    maintenance.restore(node)
     return node
 
 

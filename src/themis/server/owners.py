@@ -50,7 +50,7 @@ async def at_owner(
     node = node_of(request)
     if node.rebalance is not None or _routed_since(request, node):
         # During a rebalance the key may be here or on its new shard (see
-        # rebalance.fill_moving); only reads get this far.
+        # maintenance.fill_moving); only reads get this far.
         return None
     foreign = shard_parts.foreign_owners(node, [key.wire])
     if not foreign:

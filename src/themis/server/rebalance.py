@@ -9,8 +9,8 @@ to every node involved (old shards and new):
    searches answer 503 with ``Retry-After`` (the SDK waits and retries), so that no
    write lands on a shard that is about to give its key away and no query counts a
    document on its way. Reads of keys go on: a key missing here is looked for on
-   its owners under both topologies (`fill_moving`). Health, statistics and the
-   topology stay up.
+   its owners under both topologies (`maintenance.fill_moving`). Health,
+   statistics and the topology stay up.
 2. ``move``: the node gives every other shard of the target the definitions it holds
    (secondary indexes, named graphs, vector indexes), then sends each document that
    another shard owns under the target to that shard and deletes it here, a chunk
@@ -28,24 +28,23 @@ topology file keeps the topology it adopted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from themis import _json, _routing
-from themis._core.protocol import TOPOLOGY_VERSION_HEADER
-from themis.server import peers, shard_parts
+from themis.server import peers
 from themis.server.documents import parse_blob
 from themis.server.errors import BadRequest, Conflict
 from themis.server.graph import graph_definition_op, graph_definitions
-from themis.server.http import PEER_HEADER, json_response, read_object
+from themis.server.http import json_response, read_object
 from themis.server.indexes import definition_from_json
 from themis.server.keys import DocKey, decode_storage_key, parse_key
+from themis.server.maintenance import ADOPTED_KEY, TARGET_KEY, shard_ids
 from themis.server.state import NodeState, node_of, shard_url
 from themis.server.storage_ops import Compute, Delete, Put, ReadView
 from themis.server.topology import ConfigError, check_topology
@@ -53,133 +52,12 @@ from themis.server.vector_definitions import define_here, wire_spec
 from themis.server.vector_routes import requested_spec
 from themis.server.vector_spec import stored_specs
 
-__all__ = ["TopologyGate", "fill_moving", "restore", "routes"]
+__all__ = ["routes"]
 
 #: Documents, and body bytes, in one chunk a node sends to another shard.
 CHUNK_DOCUMENTS = 2000
 CHUNK_BYTES = 4 * 1024 * 1024
-RETRY_AFTER_SECONDS = 1
-
-# Every answer names the version of the topology the node routes by.
-_VERSION_HEADER = TOPOLOGY_VERSION_HEADER.lower().encode()
 _PROGRESS = "rebalance.progress"
-_TARGET_KEY = b"rebalance\x1ftarget"
-_ADOPTED_KEY = b"rebalance\x1fadopted"
-# Routes that stay up during a rebalance: none of them reads or writes documents.
-_OPEN_PATHS = frozenset(
-    {"/", "/health", "/stats", "/metrics", "/_admin/cluster/topology"}
-)
-_OPEN_PREFIX = "/_internal/rebalance"
-# Reads of keys stay up: a document is on its old shard or its new one (see
-# `fill_moving`), while a query could meet it on both or neither.
-_READS = (("GET", "/entities/"), ("POST", "/batch/get"))
-
-
-def restore(node: NodeState) -> None:
-    """At start: resume maintenance, and keep a topology adopted after the file's."""
-    with node.storage.snapshot() as view:
-        target, adopted = view.get("meta", _TARGET_KEY), view.get("meta", _ADOPTED_KEY)
-    if adopted is not None and node.topology is not None:
-        kept = _json.loads(adopted)
-        if kept.get("version", 1) > node.topology.get("version", 1):
-            node.topology = kept
-    if target is not None:
-        node.rebalance = _json.loads(target)
-
-
-class TopologyGate:
-    """ASGI middleware: names the node's topology version on every answer, and
-    refuses requests that touch documents while a rebalance moves them."""
-
-    def __init__(self, app: ASGIApp, node: NodeState) -> None:
-        self.app = app
-        self.node = node
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        target = self.node.rebalance
-        path: str = scope["path"]
-        if target is not None and not _open(scope["method"], path):
-            await _refuse(send, target)
-            return
-        version = str(self.node.current_topology().get("version", 1)).encode()
-
-        async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                headers.append((_VERSION_HEADER, version))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, stamped)
-
-
-def _open(method: str, path: str) -> bool:
-    if path in _OPEN_PATHS or path.startswith(_OPEN_PREFIX):
-        return True
-    return any(method == m and path.startswith(prefix) for m, prefix in _READS)
-
-
-async def fill_moving(
-    request: Request,
-    wire_keys: Sequence[str],
-    blobs: list[bytes | None],
-    invalid: Mapping[int, str] = {},
-) -> None:
-    """During a rebalance, fills in the keys this node lacks from the shards that
-    may hold them: the owner under the topology and the owner under the target.
-
-    A document leaves its old shard only once its new shard stored it, and nothing
-    writes meanwhile, so it is found on one of the two.
-    """
-    node = node_of(request)
-    target = node.rebalance
-    if target is None or PEER_HEADER in request.headers:
-        return
-    urls = {
-        **{str(s["id"]): shard_url(s) for s in target["shards"]},
-        **dict(node.peers()),
-    }
-    current = [shard_id for shard_id, _ in node.peers()]
-    routers = (_routing.router(current), _routing.router(_shard_ids(target)))
-    asks: dict[str, list[int]] = {}
-    for position, blob in enumerate(blobs):
-        if blob is not None or position in invalid:
-            continue
-        routed = _routing.routing_key(wire_keys[position])
-        for shard_id in {router.owner(routed) for router in routers} - {node.shard_id}:
-            asks.setdefault(shard_id, []).append(position)
-    if not asks:
-        return
-
-    def read(shard_id: str, positions: list[int]) -> list[tuple[int, bytes | None]]:
-        keys = [wire_keys[p] for p in positions]
-        texts = peers.stored_texts(
-            node, shard_id, urls[shard_id], keys, purpose="keys on the move"
-        )
-        return list(zip(positions, texts, strict=True))
-
-    answers = await anyio.to_thread.run_sync(shard_parts.each_part, node, asks, read)
-    for pairs in answers:
-        for position, text in pairs:
-            if text is not None:
-                blobs[position] = text
-
-
-async def _refuse(send: Send, target: dict[str, Any]) -> None:
-    message = (
-        f"the cluster is moving documents between shards (a rebalance to topology "
-        f"version {target.get('version')}); retry in a moment"
-    )
-    body = _json.dumps({"error": True, "message": message, "status_code": 503})
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 # --- the steps ----------------------------------------------------------------------
@@ -200,7 +78,7 @@ async def begin(request: Request) -> Response:
         _check_quiet(node)
     if current != target:
         node.extensions.pop(_PROGRESS, None)
-    await node.storage.write_async([Put("meta", _TARGET_KEY, _json.dumps(target))])
+    await node.storage.write_async([Put("meta", TARGET_KEY, _json.dumps(target))])
     node.rebalance = target
     return json_response({"success": True, "shard_id": node.shard_id, **_state(node)})
 
@@ -252,7 +130,7 @@ async def receive(request: Request) -> Response:
     items = body.get("documents")
     if not isinstance(items, list):
         raise BadRequest("expected 'documents': a list of [key, text] pairs")
-    router = _routing.router(_shard_ids(target))
+    router = _routing.router(shard_ids(target))
     stored: list[tuple[bytes, bytes]] = []
     for item in items:
         if not (
@@ -336,7 +214,7 @@ async def end(request: Request) -> Response:
             f"{current.get('version')}"
         )
     await node.storage.write_async(
-        [Put("meta", _ADOPTED_KEY, _json.dumps(target)), Delete("meta", _TARGET_KEY)]
+        [Put("meta", ADOPTED_KEY, _json.dumps(target)), Delete("meta", TARGET_KEY)]
     )
     node.topology = target
     node.rebalance = None
@@ -404,10 +282,6 @@ def _require_target(node: NodeState) -> dict[str, Any]:
     if node.rebalance is None:
         raise Conflict(f"shard {node.shard_id!r} is not rebalancing; begin first")
     return node.rebalance
-
-
-def _shard_ids(topology: dict[str, Any]) -> list[str]:
-    return [str(shard["id"]) for shard in topology["shards"]]
 
 
 def _owner(router: _routing.Router, key: DocKey) -> str:

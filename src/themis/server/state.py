@@ -34,7 +34,7 @@ class NodeState:
     shard_id: str
     advertised_url: str
     topology: dict[str, Any] | None = None
-    #: The target topology while a rebalance moves documents (see rebalance.py).
+    #: The target topology while a rebalance moves documents (see maintenance.py).
     rebalance: dict[str, Any] | None = None
     query_budget: Budget = field(default_factory=Budget)
     edge_reader: EdgeReader | None = None
