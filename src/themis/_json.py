@@ -83,10 +83,13 @@ def collector_paused(*, age: bool = False) -> Iterator[None]:
             objects made before the first pause are collected as it begins, so
             that no cycle of theirs waits for a pass over the whole heap.
     """
-    global _pauses, _resume
-    # A process that froze objects of its own (a server that forks its workers)
-    # keeps them frozen: nothing is aged there.
-    age = age and gc.isenabled() and gc.get_freeze_count() == 0
+    global _pauses, _resume, _may_age
+    age = age and _may_age and gc.isenabled()
+    if age and gc.get_freeze_count():
+        # The process froze objects of its own (a server that forks its workers):
+        # they stay frozen, and nothing is aged here from now on. Counting them
+        # walks them all, so it is done only while there are none.
+        _may_age = age = False
     if age and _pauses == 0:
         # Outside the lock: a finalizer the collection runs may decode JSON too.
         gc.collect(1)
@@ -113,6 +116,7 @@ def collector_paused(*, age: bool = False) -> Iterator[None]:
 _pause_lock = threading.Lock()
 _pauses = 0
 _resume = False
+_may_age = True
 
 
 def _exact(raw: bytes) -> Any:

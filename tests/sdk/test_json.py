@@ -134,6 +134,13 @@ class _Cycle:
         self.itself = self
 
 
+@pytest.fixture
+def ageing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A test that froze objects stops ageing for the rest of the process.
+    monkeypatch.setattr(_json, "_may_age", True)
+
+
+@pytest.mark.usefixtures("ageing")
 def test_a_large_decoded_body_goes_straight_to_the_oldest_generation() -> None:
     body = _large_body()
     gc.collect()
@@ -149,7 +156,8 @@ def test_a_large_decoded_body_goes_straight_to_the_oldest_generation() -> None:
     assert _generation_of(small) == 0
 
 
-def test_objects_the_process_froze_stay_frozen() -> None:
+@pytest.mark.usefixtures("ageing")
+def test_objects_the_process_froze_stay_frozen_and_stop_the_ageing() -> None:
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
@@ -158,8 +166,11 @@ def test_objects_the_process_froze_stay_frozen() -> None:
         assert _generation_of(value) != 2
     finally:
         gc.unfreeze()
+    value = _json.loads(_large_body())
+    assert _generation_of(value) != 2
 
 
+@pytest.mark.usefixtures("ageing")
 def test_a_stopped_collector_neither_collects_nor_ages() -> None:
     gc.collect()
     gc.disable()
