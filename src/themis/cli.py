@@ -333,6 +333,13 @@ def cluster_rebalance(
     remove: Annotated[
         list[str] | None, typer.Option(help="The id of a shard to empty and drop.")
     ] = None,
+    lost: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The id of a shard gone for good, dropped with its documents; "
+            "it must not answer."
+        ),
+    ] = None,
     abort: Annotated[
         bool, typer.Option(help="Go back to the published topology instead.")
     ] = False,
@@ -343,6 +350,8 @@ def cluster_rebalance(
     Writes and queries wait (503, which the SDK retries) until the documents have
     moved; reads of keys go on.
     If a node fails midway, run the same command again to finish, or --abort.
+    A shard that cannot come back is dropped with --lost: its keys go to the other
+    shards, empty.
     """
     import httpx
     from rich.table import Table
@@ -361,7 +370,9 @@ def cluster_rebalance(
     with httpx.Client(timeout=driver.timeout(), headers=headers) as http:
         try:
             current = driver.read_topology(topology)
-            plan = driver.plan(current, added, remove or [], abort=abort, http=http)
+            plan = driver.plan(
+                current, added, remove or [], abort=abort, http=http, lost=lost or []
+            )
             if plan.resumed:
                 err_console.print(
                     f"resuming the rebalance to version {plan.target.get('version')}"

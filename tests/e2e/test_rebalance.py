@@ -267,6 +267,46 @@ def test_bad_rebalance_requests_are_refused(grown: Grown) -> None:
     assert grown.rebalance("--remove", "shard-9").exit_code == 1
 
 
+def test_a_lost_shard_is_dropped_and_its_keys_start_empty_elsewhere(
+    grown: Grown,
+) -> None:
+    assert grown.rebalance("--add", f"shard-3={grown.extra.url}").exit_code == 0
+    on_lost = {
+        pk
+        for pk in grown.people
+        if _routing.owner(
+            ["shard-1", "shard-2", "shard-3"], _routing.routing_key(PREFIX + pk)
+        )
+        == "shard-3"
+    }
+    assert on_lost
+    answering = grown.rebalance("--lost", "shard-3")
+    assert answering.exit_code == 1
+    assert "answers at" in _said(answering)
+    assert grown.rebalance("--lost", "shard-9").exit_code == 1
+
+    grown.extra.kill()
+    dropped = grown.rebalance("--lost", "shard-3")
+    assert dropped.exit_code == 0, dropped.output
+    assert "topology version 3 published" in _said(dropped)
+    published = _json.loads(grown.cluster.topology_path.read_bytes())
+    assert [s["id"] for s in published["shards"]] == ["shard-1", "shard-2"]
+    with ThemisClient(grown.cluster.urls) as client:
+        read = client.batch_get("relational", "people", list(grown.people))
+        assert set(read.missing) == on_lost
+        assert not read.errors
+        assert read.found == {
+            pk: doc for pk, doc in grown.people.items() if pk not in on_lost
+        }
+        lost_pk = min(on_lost)
+        client.put("relational", "people", lost_pk, {"age": 1, "name": "again"})
+        assert client.get("relational", "people", lost_pk)["name"] == "again"
+    held = set().union(*(_held(node) for node in grown.cluster.nodes))
+    assert held == {PREFIX + pk for pk in grown.people if pk not in on_lost} | {
+        PREFIX + lost_pk
+    }
+
+
 def test_a_grown_cluster_restarts_with_its_new_shards(grown: Grown) -> None:
     assert grown.rebalance("--add", f"shard-3={grown.extra.url}").exit_code == 0
     root = grown.cluster.root

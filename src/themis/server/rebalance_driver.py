@@ -34,6 +34,8 @@ __all__ = [
 _CONNECT_SECONDS = 10.0
 #: How often the nodes are asked how far their moves are.
 _POLL_SECONDS = 0.25
+#: How long a shard named lost has to answer to show it is not.
+_LOST_PROBE_SECONDS = 2.0
 
 
 class RebalanceError(ServerError):
@@ -98,34 +100,59 @@ def plan(
     *,
     abort: bool,
     http: httpx.Client,
+    lost: Sequence[str] = (),
 ) -> Plan:
     """Works out the target from the published topology and the nodes' state.
 
     A rebalance under way is resumed (when nothing else is asked) or aborted; a new
     one adds and removes the shards given.
 
+    Args:
+        lost: Shards gone for good: dropped from the topology without being asked
+            anything, their documents with them. Each must be silent.
+
     Raises:
-        RebalanceError: the request contradicts the topology or a rebalance under way.
+        RebalanceError: the request contradicts the topology or a rebalance under
+            way, or a shard named lost answers.
     """
     shards = _shards(current)
-    under_way = _under_way(http, shards)
+    _check_lost(http, shards, lost)
+    alive = [(shard_id, url) for shard_id, url in shards if shard_id not in lost]
+    under_way = _under_way(http, alive)
     if abort:
         if under_way is None:
             raise RebalanceError("no rebalance is under way; there is nothing to abort")
-        nodes = _union(shards, _shards(under_way))
+        nodes = _union(alive, _shards(under_way))
         return Plan(current, current, nodes, replace=True)
     if under_way is not None:
-        if add or remove:
+        kept = {shard_id for shard_id, _ in _shards(under_way)}.intersection(lost)
+        if add or remove or kept:
             raise RebalanceError(
                 f"a rebalance to topology version {under_way.get('version')} is under "
-                "way; run the command without --add/--remove to finish it, or with "
-                "--abort"
+                "way; run the command without --add/--remove (with --lost for the "
+                "shards it drops that are gone) to finish it, or with --abort"
             )
-        return Plan(
-            current, under_way, _union(shards, _shards(under_way)), resumed=True
+        return Plan(current, under_way, _union(alive, _shards(under_way)), resumed=True)
+    target = _changed(current, add, [*remove, *lost])
+    return Plan(current, target, _union(alive, _shards(target)))
+
+
+def _check_lost(
+    http: httpx.Client, shards: list[tuple[str, str]], lost: Sequence[str]
+) -> None:
+    """Refuses to give up a shard that is not in the topology, or that answers."""
+    urls = dict(shards)
+    for shard_id in lost:
+        if shard_id not in urls:
+            raise RebalanceError(f"shard {shard_id!r} is not in the topology")
+        try:
+            http.get(f"{urls[shard_id]}/health", timeout=_LOST_PROBE_SECONDS)
+        except httpx.HTTPError:
+            continue
+        raise RebalanceError(
+            f"shard {shard_id!r} answers at {urls[shard_id]}; --lost drops only a "
+            f"shard that is gone for good: --remove it to move its documents"
         )
-    target = _changed(current, add, remove)
-    return Plan(current, target, _union(shards, _shards(target)))
 
 
 def execute(
@@ -242,7 +269,9 @@ def _changed(
     if not shards:
         raise RebalanceError("a topology needs at least one shard")
     if not add and not remove:
-        raise RebalanceError("name shards to --add or --remove; nothing would change")
+        raise RebalanceError(
+            "name shards to --add, --remove or --lost; nothing would change"
+        )
     version = current.get("version", 1)
     return {**current, "version": version + 1, "shards": shards}
 
