@@ -3,7 +3,6 @@ from __future__ import annotations
 import gc
 import json
 import threading
-import weakref
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -107,84 +106,14 @@ def test_a_large_body_decodes_with_the_collector_paused_then_restored() -> None:
         seen.append(gc.isenabled())
         return original(raw)
 
-    body = _large_body()
+    body = json.dumps([{"i": i, "tags": ["a"]} for i in range(5000)]).encode()
+    assert len(body) >= _json.LARGE_BODY
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(orjson, "loads", spy)
         assert _json.loads(body)[4999] == {"i": 4999, "tags": ["a"]}
         assert _json.loads(b'{"small": true}') == {"small": True}
     assert seen == [False, True]
     assert gc.isenabled()
-
-
-def _large_body() -> bytes:
-    body = json.dumps([{"i": i, "tags": ["a"]} for i in range(5000)]).encode()
-    assert len(body) >= _json.LARGE_BODY
-    return body
-
-
-def _generation_of(value: object) -> int | None:
-    for generation in range(3):
-        if any(obj is value for obj in gc.get_objects(generation)):
-            return generation
-    return None
-
-
-class _Cycle:
-    def __init__(self) -> None:
-        self.itself = self
-
-
-@pytest.fixture
-def ageing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A test that froze objects stops ageing for the rest of the process.
-    monkeypatch.setattr(_json, "_may_age", True)
-
-
-@pytest.mark.usefixtures("ageing")
-def test_a_large_decoded_body_goes_straight_to_the_oldest_generation() -> None:
-    body = _large_body()
-    gc.collect()
-    cycle = _Cycle()
-    garbage = weakref.ref(cycle)
-    del cycle
-    value = _json.loads(body)
-    assert _generation_of(value) == 2
-    assert _generation_of(value[0]["tags"]) == 2
-    # The cycle was young before the decode: it was collected, not made old.
-    assert garbage() is None
-    small = _json.loads(b'[{"small": []}]')
-    assert _generation_of(small) == 0
-
-
-@pytest.mark.usefixtures("ageing")
-def test_objects_the_process_froze_stay_frozen_and_stop_the_ageing() -> None:
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        value = _json.loads(_large_body())
-        assert gc.get_freeze_count() == frozen
-        assert _generation_of(value) != 2
-    finally:
-        gc.unfreeze()
-    value = _json.loads(_large_body())
-    assert _generation_of(value) != 2
-
-
-@pytest.mark.usefixtures("ageing")
-def test_a_stopped_collector_neither_collects_nor_ages() -> None:
-    gc.collect()
-    gc.disable()
-    try:
-        cycle = _Cycle()
-        garbage = weakref.ref(cycle)
-        del cycle
-        value = _json.loads(_large_body())
-        assert garbage() is not None
-        assert _generation_of(value) == 0
-    finally:
-        gc.enable()
-    gc.collect()
-    assert garbage() is None
 
 
 def test_overlapping_pauses_resume_the_collector_once_the_last_ends() -> None:
