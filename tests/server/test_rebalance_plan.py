@@ -83,3 +83,11 @@ def test_a_shard_the_rebalance_under_way_keeps_cannot_be_given_up() -> None:
         pytest.raises(RebalanceError, match="is under way"),
     ):
         plan(CURRENT, [], [], abort=False, http=http, lost=["shard-3"])
+
+
+def test_a_silent_shard_not_named_lost_stops_the_plan_with_a_hint() -> None:
+    with (
+        _cluster(dead=frozenset({"shard-2"})) as http,
+        pytest.raises(RebalanceError, match=r"did not answer.*name it with --lost"),
+    ):
+        plan(CURRENT, [], ["shard-3"], abort=False, http=http)

@@ -44,6 +44,10 @@ class RebalanceError(ServerError):
     status_code = 409
 
 
+class _Unreachable(RebalanceError):
+    """A node did not answer at all."""
+
+
 @dataclass
 class Plan:
     """Where a rebalance goes and which nodes take part.
@@ -281,7 +285,12 @@ def _under_way(
 ) -> dict[str, Any] | None:
     """The target of a rebalance some node of the topology is in, if any."""
     for shard_id, url in shards:
-        answer = _call(http, shard_id, url, "GET", "/_internal/rebalance")
+        try:
+            answer = _call(http, shard_id, url, "GET", "/_internal/rebalance")
+        except _Unreachable as exc:
+            raise RebalanceError(
+                f"{exc.message}; if it is gone for good, name it with --lost"
+            ) from None
         target = answer.get("target")
         if isinstance(target, dict):
             return target
@@ -304,9 +313,8 @@ def _call(
             headers={"content-type": "application/json"},
         )
     except httpx.HTTPError as exc:
-        raise RebalanceError(
-            f"shard {shard_id!r} at {url} did not answer: {exc}"
-        ) from None
+        silent = f"shard {shard_id!r} at {url} did not answer: {exc}"
+        raise _Unreachable(silent) from None
     try:
         answer = _json.loads(response.content)
     except ValueError:
