@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -18,6 +19,8 @@ from tests.cluster.conftest import Etcd
 from themis import ThemisClient, TopologyError, _routing
 from themis.server.etcd import EtcdLocation, live_nodes
 from themis.server.launcher import LocalCluster, NodeProcess, free_port
+from themis.server.state import NodeState
+from themis.server.topology import EtcdTopology
 
 KEY = "/themis-etcd-test/topology"
 NODES = "/themis-etcd-test/nodes/"
@@ -259,3 +262,24 @@ def _count(url: str, collection: str) -> int:
     body = {"query": f"FOR d IN {collection} RETURN 1", "scope": "local"}
     count: int = httpx.post(f"{url}/query/aql", json=body).json()["count"]
     return count
+
+
+def test_a_node_follows_only_newer_topologies(etcd: Etcd) -> None:
+    key = "/themis-etcd-newer/topology"
+    shards = [{"id": "shard-1", "http_endpoint": "http://127.0.0.1:1"}]
+    writer = etcd.client()
+    follower = EtcdTopology(etcd.etcd_url(key))
+    try:
+        writer.put(key, json.dumps({"version": 4, "shards": shards}).encode())
+        adopted = {"version": 5, "shards": shards * 2}
+        node = cast(NodeState, SimpleNamespace(topology=adopted))
+        # A read that saw the version before the one the node adopted since.
+        follower.refresh(node)
+        assert node.topology is adopted
+        newer = {"version": 6, "shards": shards}
+        writer.put(key, json.dumps(newer).encode())
+        follower.refresh(node)
+        assert node.topology == newer
+    finally:
+        writer.close()
+        follower.client.close()

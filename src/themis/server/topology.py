@@ -108,15 +108,24 @@ class EtcdTopology:
 
     def _follow(self, node: NodeState) -> None:
         while not self._stop.wait(REFRESH_SECONDS):
-            try:
-                latest = self.read()
-            except (ConfigError, Unavailable) as exc:
-                logger.warning("keeping topology version %s: %s", _version(node), exc)
-                continue
-            if latest.get("version", 1) != _version(node):
-                logger.info("topology changed to version %s", latest.get("version"))
-                node.topology = latest
+            self.refresh(node)
+
+    def refresh(self, node: NodeState) -> None:
+        """Adopts the topology in etcd if it is newer than the node's.
+
+        Never an older one: a read that began before a rebalance published its
+        target may end after the node adopted that target.
+        """
+        try:
+            latest = self.read()
+        except (ConfigError, Unavailable) as exc:
+            logger.warning("keeping topology version %s: %s", _version(node), exc)
+            return
+        current = _version(node)
+        if current is None or latest.get("version", 1) > current:
+            logger.info("topology changed to version %s", latest.get("version"))
+            node.topology = latest
 
 
-def _version(node: NodeState) -> Any:
-    return None if node.topology is None else node.topology.get("version", 1)
+def _version(node: NodeState) -> int | None:
+    return None if node.topology is None else int(node.topology.get("version", 1))
