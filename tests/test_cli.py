@@ -6,11 +6,13 @@ import json
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from themis import ThemisClient
+from themis._cli_common import node_call
 from themis.cli import app, byte_size
 from themis.server.launcher import LocalCluster, NodeProcess
 
@@ -139,8 +141,6 @@ def test_demo_walks_through_the_quickstart(tmp_path: Path) -> None:
 
 
 def test_prepared_parts_are_listed_and_ended_by_hand(node: NodeProcess) -> None:
-    import httpx
-
     shard_id = httpx.get(f"{node.url}/_admin/cluster/topology").json()["shards"][0][
         "id"
     ]
@@ -215,3 +215,26 @@ def test_cluster_health_asks_every_shard(tmp_path: Path) -> None:
         assert broken.exit_code == 1
         assert "unreachable" in _flat(broken.stdout)
         assert "1 of 2 shards are not healthy" in _flat(broken.output)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"<html>bad gateway</html>", "<html>bad gateway</html>"),
+        (b'["not", "an", "object"]', '["not", "an", "object"]'),
+        (b'{"message": "no such part"}', "no such part"),
+    ],
+)
+def test_a_node_error_is_printed_whatever_its_body(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    body: bytes,
+    said: str,
+) -> None:
+    def answer(method: str, url: str, **_: object) -> httpx.Response:
+        return httpx.Response(502, content=body, request=httpx.Request(method, url))
+
+    monkeypatch.setattr(httpx, "request", answer)
+    with pytest.raises(typer.Exit):
+        node_call("GET", "http://127.0.0.1:1", "/transaction/prepared", None)
+    assert said in _flat(capsys.readouterr().err)

@@ -91,6 +91,8 @@ def node_call(
     token: str | None,
     body: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
+    """The JSON answer of one request to a node; exits 1 on an error status or when
+    the node cannot be reached, printing why."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -100,7 +102,12 @@ def node_call(
         )
         response.raise_for_status()
     except httpx.HTTPStatusError as exc:
-        message = exc.response.json().get("message", exc.response.text)
+        try:
+            said = exc.response.json()
+        except ValueError:
+            said = None
+        message = said.get("message") if isinstance(said, dict) else None
+        message = message or exc.response.text[:200]
         err_console.print(f"[red]{exc.response.status_code}[/red] {message}")
         raise typer.Exit(1) from exc
     except httpx.HTTPError as exc:
