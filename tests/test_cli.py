@@ -238,3 +238,16 @@ def test_a_node_error_is_printed_whatever_its_body(
     with pytest.raises(typer.Exit):
         node_call("GET", "http://127.0.0.1:1", "/transaction/prepared", None)
     assert said in _flat(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("body", [b"<html>ok</html>", b"[1, 2]"])
+def test_a_node_answer_that_is_not_an_object_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], body: bytes
+) -> None:
+    def answer(method: str, url: str, **_: object) -> httpx.Response:
+        return httpx.Response(200, content=body, request=httpx.Request(method, url))
+
+    monkeypatch.setattr(httpx, "request", answer)
+    with pytest.raises(typer.Exit):
+        node_call("GET", "http://127.0.0.1:1", "/transaction/prepared", None)
+    assert "expected a JSON object" in _flat(capsys.readouterr().err)

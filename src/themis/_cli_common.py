@@ -113,5 +113,14 @@ def node_call(
     except httpx.HTTPError as exc:
         err_console.print(f"[red]cannot reach {url}[/red]: {exc}")
         raise typer.Exit(1) from exc
-    answer: dict[str, Any] = response.json()
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        err_console.print(
+            f"[red]expected a JSON object from {url}[/red], received "
+            f"{response.text[:200]!r}"
+        )
+        raise typer.Exit(1)
     return answer
