@@ -131,6 +131,19 @@ def test_health_reports_the_node(node: NodeProcess) -> None:
     assert '"status": "healthy"' in result.stdout
 
 
+def test_health_of_something_that_is_not_a_node_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def answer(url: str, **_: object) -> httpx.Response:
+        page = b"<html>a web server</html>"
+        return httpx.Response(200, content=page, request=httpx.Request("GET", url))
+
+    monkeypatch.setattr(httpx, "get", answer)
+    result = runner.invoke(app, ["health", "http://127.0.0.1:1"])
+    assert result.exit_code == 1
+    assert "expected a JSON health answer" in _flat(result.output)
+
+
 def test_demo_walks_through_the_quickstart(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--data", str(tmp_path / "demo")])
     output = _flat(result.output)

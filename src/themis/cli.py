@@ -115,10 +115,17 @@ def health_command(
     try:
         response = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
         response.raise_for_status()
+        answer = response.json()
     except httpx.HTTPError as exc:
         err_console.print(f"[red]unhealthy[/red] {url}: {exc}")
         raise typer.Exit(1) from exc
-    console.print_json(response.text)
+    except ValueError:
+        err_console.print(
+            f"[red]unhealthy[/red] {url}: expected a JSON health answer, received "
+            f"{response.text[:200]!r}"
+        )
+        raise typer.Exit(1) from None
+    console.print_json(data=answer)
 
 
 def _cluster_health(url: str) -> None:
