@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -264,3 +267,49 @@ def test_a_node_answer_that_is_not_an_object_is_refused(
     with pytest.raises(typer.Exit):
         node_call("GET", "http://127.0.0.1:1", "/transaction/prepared", None)
     assert "expected a JSON object" in _flat(capsys.readouterr().err)
+
+
+class _WebPage(BaseHTTPRequestHandler):
+    """Any request gets a 200 web page: a server that is not a node."""
+
+    def _page(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = b"<html>a web server</html>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = _page
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web_page() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_data_commands_against_something_that_is_not_a_node_fail_cleanly(
+    web_page: str, tmp_path: Path
+) -> None:
+    queried = runner.invoke(app, ["query", "RETURN 1", "--url", web_page])
+    assert queried.exit_code == 1
+    assert "query failed" in _flat(queried.output)
+    assert queried.exception is None or isinstance(queried.exception, SystemExit)
+    records = tmp_path / "people.jsonl"
+    records.write_text('{"_key": "a", "n": 1}\n')
+    imported = runner.invoke(
+        app, ["import", str(records), "--collection", "people", "--url", web_page]
+    )
+    assert imported.exit_code == 1
+    assert imported.exception is None or isinstance(imported.exception, SystemExit)

@@ -200,7 +200,7 @@ def query_command(
     """Run an AQL query and print its rows, paging through the whole result."""
     import httpx
 
-    from themis import ThemisClient
+    from themis import ThemisClient, ThemisError
     from themis._data_commands import parse_params, print_rows
 
     try:
@@ -211,7 +211,7 @@ def query_command(
         try:
             rows = client.query_iter(aql, params=params or None, batch_size=batch_size)
             count = print_rows(console, rows, output)
-        except httpx.HTTPError as exc:
+        except (ThemisError, httpx.HTTPError) as exc:
             err_console.print(f"[red]query failed[/red]: {exc}")
             raise typer.Exit(1) from exc
     err_console.print(f"{count} rows")
@@ -232,7 +232,7 @@ def import_command(
     """Import documents with a progress bar; exits 1 when any record failed."""
     import httpx
 
-    from themis import ThemisClient
+    from themis import ThemisClient, ThemisError
     from themis._data_commands import import_records, progress_bar, read_records
 
     with (
@@ -249,7 +249,7 @@ def import_command(
                 batch_size=batch_size,
                 progress=progress,
             )
-        except (OSError, ValueError, httpx.HTTPError) as exc:
+        except (OSError, ValueError, ThemisError, httpx.HTTPError) as exc:
             err_console.print(f"[red]import failed[/red]: {exc}")
             raise typer.Exit(1) from exc
     err_console.print(
