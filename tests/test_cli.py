@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -217,6 +218,26 @@ def test_serve_refuses_a_map_smaller_than_a_mebibyte(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "expected at least 1048576 bytes" in _flat(result.output)
+
+
+def test_serve_refuses_a_busy_port_and_a_bad_topology_before_opening_storage(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = runner.invoke(app, ["serve", "--port", port, "--data", str(tmp_path)])
+    assert busy.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in _flat(busy.output)
+    missing = tmp_path / "absent.json"
+    unread = runner.invoke(
+        app,
+        ["serve", "--port", "0", "--data", str(tmp_path), "--topology", str(missing)],
+    )
+    assert unread.exit_code == 2
+    assert "cannot read topology file" in _flat(unread.output)
+    assert not (tmp_path / "lmdb").exists()
 
 
 def test_cluster_health_asks_every_shard(tmp_path: Path) -> None:

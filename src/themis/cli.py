@@ -26,6 +26,7 @@ from themis._cli_common import (
 )
 from themis._cluster_commands import cluster_app, prepared_app
 from themis.aql import Budget
+from themis.server.errors import ServerError
 from themis.server.http import DEFAULT_MAX_BODY_BYTES
 from themis.server.node import DEFAULT_PORT, HttpServer, NodeConfig, serve
 from themis.server.storage import DEFAULT_MAP_SIZE
@@ -84,7 +85,11 @@ def serve_command(
         query_budget=Budget(max_seconds=query_timeout, max_rows=query_max_rows),
         tokens_file=tokens,
     )
-    serve(config, ready=lambda: err_console.print(f"themis node on {config.url}"))
+    try:
+        serve(config, ready=lambda: err_console.print(f"themis node on {config.url}"))
+    except ServerError as exc:
+        err_console.print(f"[red]cannot start the node:[/red] {exc.message}")
+        raise typer.Exit(2) from None
     # The node has stopped and closed its storage. Leaving without the interpreter's
     # own teardown keeps the HTTP server's native threads, which may still be winding
     # down, from calling into an interpreter being torn down (an abort at exit).

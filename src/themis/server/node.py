@@ -10,6 +10,7 @@ import gc
 import logging
 import secrets
 import signal
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,12 @@ from themis.server.http import DEFAULT_MAX_BODY_BYTES
 from themis.server.indexes import IndexCatalog
 from themis.server.state import NodeState
 from themis.server.storage import DEFAULT_MAP_SIZE, Storage
-from themis.server.topology import EtcdTopology, is_etcd_url, load_topology_file
+from themis.server.topology import (
+    ConfigError,
+    EtcdTopology,
+    is_etcd_url,
+    load_topology_file,
+)
 from themis.server.transaction_manager import TransactionManager
 from themis.server.vectors import install_vectors
 
@@ -76,13 +82,17 @@ def open_node(config: NodeConfig) -> NodeState:
         ConfigError: the topology file is unreadable or malformed.
         Unavailable: the topology lives in etcd and etcd does not answer.
     """
+    # What can be refused is read before the storage opens.
+    topology = None
+    if config.topology and not is_etcd_url(config.topology):
+        topology = load_topology_file(Path(config.topology))
+    tokens = None
+    if config.tokens_file is not None:
+        tokens = TokenStore.load(config.tokens_file)
     storage = Storage(
         config.data_dir / "lmdb", map_size=config.map_size, durable=config.durable
     )
     shard_id = _shard_id(config.data_dir, config.shard_id)
-    topology = None
-    if config.topology and not is_etcd_url(config.topology):
-        topology = load_topology_file(Path(config.topology))
     node = NodeState(
         storage=storage,
         documents=DocumentStore(storage),
@@ -95,8 +105,7 @@ def open_node(config: NodeConfig) -> NodeState:
         query_budget=config.query_budget,
     )
     node.transactions.on_finish = functools.partial(shard_parts.release, node)
-    if config.tokens_file is not None:
-        node.tokens = TokenStore.load(config.tokens_file)
+    node.tokens = tokens
     install_graph(node)
     install_vectors(node, config.data_dir / "vectors")
     maintenance.restore(node)
@@ -110,24 +119,46 @@ def serve(config: NodeConfig, *, ready: Callable[[], None] | None = None) -> Non
         config: What to serve and where.
         ready: Called once the node is about to accept requests.
     """
+    _check_listen(config.host, config.port)
     node = open_node(config)
-    _settle_memory()
     follower = None
-    if config.topology and is_etcd_url(config.topology):
-        follower = EtcdTopology(config.topology)
-        node.topology = follower.read()
-        follower.start(node)
-    recovery = two_phase.Recovery(node)
-    recovery.start()
     try:
-        asyncio.run(_serve(node, config, ready))
+        _settle_memory()
+        if config.topology and is_etcd_url(config.topology):
+            follower = EtcdTopology(config.topology)
+            node.topology = follower.read()
+            follower.start(node)
+        recovery = two_phase.Recovery(node)
+        recovery.start()
+        try:
+            asyncio.run(_serve(node, config, ready))
+        finally:
+            recovery.stop()
     finally:
-        recovery.stop()
         if follower is not None:
             follower.stop()
         node.cursors.close_all()
         node.transactions.close_all()
         _close_storage(node)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuses an address another process listens on, before anything is opened.
+
+    Raises:
+        ConfigError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As the HTTP server binds: a port left in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                f"choose another --port or --host"
+            ) from None
 
 
 def _settle_memory() -> None:
