@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -334,3 +337,20 @@ def test_data_commands_against_something_that_is_not_a_node_fail_cleanly(
     )
     assert imported.exit_code == 1
     assert imported.exception is None or isinstance(imported.exception, SystemExit)
+
+
+def test_cluster_up_on_a_busy_port_says_why_and_leaves_no_node(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "themis", "cluster", "up", "--shards", "2"]
+        command += ["--base-port", str(port), "--data", str(tmp_path)]
+        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=60
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "cannot start the cluster" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -60,7 +60,13 @@ def cluster_up(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with cluster:
+    try:
+        cluster.start()
+    except ServerError as exc:
+        # The node's own message, printed above, says why it did not start.
+        err_console.print(f"[red]cannot start the cluster:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    try:
         table = Table("shard", "endpoint", "data")
         for node in cluster.nodes:
             table.add_row(node.shard_id, node.url, str(node.data_dir))
@@ -69,6 +75,8 @@ def cluster_up(
         where = etcd or str(cluster.topology_path)
         err_console.print(f"topology published to {where}; Ctrl-C stops the cluster")
         stop.wait()
+    finally:
+        cluster.stop()
     err_console.print("cluster stopped")
 
 
