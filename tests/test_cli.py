@@ -241,6 +241,11 @@ def test_serve_refuses_a_busy_port_and_a_bad_topology_before_opening_storage(
     assert unread.exit_code == 2
     assert "cannot read topology file" in _flat(unread.output)
     assert not (tmp_path / "lmdb").exists()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    not_a_dir = runner.invoke(app, ["serve", "--port", "0", "--data", str(a_file)])
+    assert not_a_dir.exit_code == 2
+    assert "Not a directory" in _flat(not_a_dir.output)
 
 
 def test_cluster_health_asks_every_shard(tmp_path: Path) -> None:

@@ -90,6 +90,9 @@ def serve_command(
     except ServerError as exc:
         err_console.print(f"[red]cannot start the node:[/red] {exc.message}")
         raise typer.Exit(2) from None
+    except OSError as exc:
+        err_console.print(f"[red]the node failed:[/red] {exc}")
+        raise typer.Exit(2) from None
     # The node has stopped and closed its storage. Leaving without the interpreter's
     # own teardown keeps the HTTP server's native threads, which may still be winding
     # down, from calling into an interpreter being torn down (an abort at exit).
