@@ -174,6 +174,10 @@ def cluster_rebalance(
         except ServerError as exc:
             err_console.print(f"[red]rebalance stopped:[/red] {exc.message}")
             raise typer.Exit(1) from None
+        except OSError as exc:
+            # Publishing to a topology file the command cannot write.
+            err_console.print(f"[red]rebalance stopped:[/red] {exc}")
+            raise typer.Exit(1) from None
     table = Table("from -> to", "documents")
     for route, count in sorted(plan.moved.items()):
         table.add_row(route, str(count))

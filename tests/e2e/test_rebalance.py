@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 
 from themis import ThemisClient, _json, _routing
 from themis.cli import app
+from themis.server import rebalance_driver
 from themis.server.http import PEER_HEADER
 from themis.server.launcher import LocalCluster, NodeProcess
 
@@ -233,6 +234,24 @@ def test_data_requests_wait_while_documents_move(grown: Grown) -> None:
         assert client.batch_get("relational", "people", list(grown.people)).found == (
             grown.people
         )
+
+
+def test_a_topology_that_cannot_be_published_stops_the_rebalance_until_rerun(
+    grown: Grown, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unwritable(source: str, topology: dict[str, Any]) -> None:
+        raise PermissionError(13, "Permission denied", source)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rebalance_driver, "publish", unwritable)
+        stopped = grown.rebalance("--add", f"shard-3={grown.extra.url}")
+    assert stopped.exit_code == 1
+    assert "rebalance stopped: [Errno 13] Permission denied" in _said(stopped)
+    url = grown.cluster.urls[0]
+    assert httpx.get(f"{url}/health").json()["rebalancing_to"] == 2
+    finished = grown.rebalance()
+    assert finished.exit_code == 0, finished.output
+    assert "topology version 2 published" in _said(finished)
 
 
 def test_a_rebalance_waits_for_open_transactions(grown: Grown) -> None:
