@@ -130,6 +130,10 @@ def cluster_rebalance(
     abort: Annotated[
         bool, typer.Option(help="Go back to the published topology instead.")
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(help="Show what would move, and the target; change nothing."),
+    ] = False,
     token: TokenOption = None,
 ) -> None:
     """Add or remove shards, moving the documents whose owner changes.
@@ -138,7 +142,7 @@ def cluster_rebalance(
     moved; reads of keys go on.
     If a node fails midway, run the same command again to finish, or --abort.
     A shard that cannot come back is dropped with --lost: its keys go to the other
-    shards, empty.
+    shards, empty. --dry-run shows what would move.
     """
     import httpx
     from rich.table import Table
@@ -160,17 +164,19 @@ def cluster_rebalance(
             plan = driver.plan(
                 current, added, remove or [], abort=abort, http=http, lost=lost or []
             )
-            if plan.resumed:
-                err_console.print(
-                    f"resuming the rebalance to version {plan.target.get('version')}"
-                )
-            with progress_bar(err_console) as bar:
-                task = bar.add_task("moving documents", total=None)
+            if dry_run:
+                driver.preview(plan, http)
+            else:
+                if plan.resumed:
+                    version = plan.target.get("version")
+                    err_console.print(f"resuming the rebalance to version {version}")
+                with progress_bar(err_console) as bar:
+                    task = bar.add_task("moving documents", total=None)
 
-                def moving(documents: int, moved: int) -> None:
-                    bar.update(task, total=documents, completed=moved)
+                    def moving(documents: int, moved: int) -> None:
+                        bar.update(task, total=documents, completed=moved)
 
-                driver.execute(plan, topology, http, err_console.print, moving)
+                    driver.execute(plan, topology, http, err_console.print, moving)
         except ServerError as exc:
             err_console.print(f"[red]rebalance stopped:[/red] {exc.message}")
             raise typer.Exit(1) from None
@@ -183,9 +189,11 @@ def cluster_rebalance(
         table.add_row(route, str(count))
     console.print(table)
     console.print_json(data=plan.target)
-    err_console.print(
-        f"topology version {plan.target.get('version')} published to {topology}"
-    )
+    version = plan.target.get("version")
+    if dry_run:
+        err_console.print(f"dry run: nothing moved; version {version} not published")
+    else:
+        err_console.print(f"topology version {version} published to {topology}")
 
 
 prepared_app = typer.Typer(

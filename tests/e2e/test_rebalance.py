@@ -153,6 +153,30 @@ def test_adding_a_shard_moves_its_slots_and_keeps_every_answer(grown: Grown) -> 
         )
 
 
+def _moves(result: Result) -> dict[str, int]:
+    """The "from -> to | documents" rows a rebalance printed."""
+    rows = re.findall(r"(shard-\d -> shard-\d)\W+(\d+)", result.output)
+    return {route: int(count) for route, count in rows}
+
+
+def test_a_dry_run_shows_what_would_move_and_changes_nothing(grown: Grown) -> None:
+    held = {node.shard_id: _held(node) for node in grown.cluster.nodes}
+    dry = grown.rebalance("--add", f"shard-3={grown.extra.url}", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: nothing moved; version 2 not published" in _said(dry)
+    assert _json.loads(grown.cluster.topology_path.read_bytes())["version"] == 1
+    for node in grown.nodes:
+        assert "rebalancing_to" not in httpx.get(f"{node.url}/health").json()
+    assert {node.shard_id: _held(node) for node in grown.cluster.nodes} == held
+    foreseen = _moves(dry)
+    assert set(foreseen) == {"shard-1 -> shard-3", "shard-2 -> shard-3"}
+
+    done = grown.rebalance("--add", f"shard-3={grown.extra.url}")
+    assert done.exit_code == 0, done.output
+    assert _moves(done) == foreseen
+    assert all(foreseen.values())
+
+
 def test_removing_a_shard_empties_it_and_an_abort_goes_back(grown: Grown) -> None:
     assert grown.rebalance("--add", f"shard-3={grown.extra.url}").exit_code == 0
     assert _held(grown.extra)
@@ -273,10 +297,11 @@ def test_bad_rebalance_requests_are_refused(grown: Grown) -> None:
         {"topology": {"shards": []}},
         {"topology": {"shards": ["x"]}},
     ]
-    for body in bodies:
-        answer = httpx.post(f"{url}/_internal/rebalance/begin", json=body)
-        assert answer.status_code == 400, answer.text
-        assert "expected" in answer.json()["message"]
+    for step in ("begin", "preview"):
+        for body in bodies:
+            answer = httpx.post(f"{url}/_internal/rebalance/{step}", json=body)
+            assert answer.status_code == 400, answer.text
+            assert "expected" in answer.json()["message"]
     for step in ("move", "receive", "define"):
         answer = httpx.post(f"{url}/_internal/rebalance/{step}", json={})
         assert answer.status_code == 409

@@ -197,6 +197,19 @@ async def move(request: Request) -> Response:
     )
 
 
+async def preview(request: Request) -> Response:
+    """How many documents here another shard would own under a proposed topology,
+    by that shard; nothing changes."""
+    node = node_of(request)
+    target = _target_of(await read_object(request))
+    router = _routing.router(shard_ids(target))
+    foreign = await anyio.to_thread.run_sync(_foreign, node, router)
+    moving = {shard_id: len(keys) for shard_id, keys in sorted(foreign.items())}
+    return json_response(
+        {"shard_id": node.shard_id, "moved": sum(moving.values()), "to": moving}
+    )
+
+
 async def end(request: Request) -> Response:
     """Adopts the target topology and leaves maintenance."""
     node = node_of(request)
@@ -227,6 +240,7 @@ routes = [
     Route("/_internal/rebalance/define", define, methods=["POST"]),
     Route("/_internal/rebalance/receive", receive, methods=["POST"]),
     Route("/_internal/rebalance/move", move, methods=["POST"]),
+    Route("/_internal/rebalance/preview", preview, methods=["POST"]),
     Route("/_internal/rebalance/end", end, methods=["POST"]),
 ]
 

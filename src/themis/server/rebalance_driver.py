@@ -25,6 +25,7 @@ __all__ = [
     "RebalanceError",
     "execute",
     "plan",
+    "preview",
     "publish",
     "read_topology",
     "timeout",
@@ -215,6 +216,16 @@ def execute(
             "/_internal/rebalance/end",
             {"topology": plan.target},
         )
+
+
+def preview(plan: Plan, http: httpx.Client) -> None:
+    """Fills ``plan.moved`` with what `execute` would move, changing nothing."""
+    body = {"topology": plan.target}
+    path = "/_internal/rebalance/preview"
+    for shard_id, url in plan.nodes:
+        answer = _call(http, shard_id, url, "POST", path, body)
+        for to, count in dict(answer.get("to") or {}).items():
+            plan.moved[f"{shard_id} -> {to}"] = int(count)
 
 
 def _moving(http: httpx.Client, nodes: list[tuple[str, str]]) -> tuple[int, int]:
