@@ -7,10 +7,9 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tests.http_stub import serving
 from themis import ThemisClient
 from themis._cli_common import node_call
 from themis.cli import app, byte_size
@@ -308,14 +308,8 @@ class _WebPage(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web_page() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_WebPage) as url:
+        yield url
 
 
 def test_data_commands_against_something_that_is_not_a_node_fail_cleanly(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.cluster.conftest import Etcd
+from tests.http_stub import serving
 from themis import ThemisClient, TopologyError, _routing
 from themis.server.etcd import EtcdLocation, live_nodes
 from themis.server.launcher import LocalCluster, NodeProcess, free_port
@@ -168,12 +168,8 @@ class _ConsulKV(BaseHTTPRequestHandler):
 @pytest.fixture
 def consul() -> Iterator[str]:
     """A tiny Consul KV stand-in on loopback; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ConsulKV)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_ConsulKV) as url:
+        yield url
 
 
 def test_sdk_reads_topology_from_consul(
